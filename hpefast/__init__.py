@@ -1,0 +1,23 @@
+"""hpefast: fast 2D pose estimation.
+
+Compiled CPU/CUDA kernels for heatmap target generation and decoding, the masked union-joint loss and
+COCO/MPII evaluation, under a thin PyTorch API; datasets and a top-down pipeline; ViTPose models and a
+training engine; ONNX/TensorRT export and an end-to-end predictor.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hpefast._ext import cuda_available, cuda_compiled
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "cuda_available", "cuda_compiled", "load_model"]
+
+
+def load_model(path: str, map_location: str = "cpu") -> Any:
+    """Rebuild a model saved by hpefast (safetensors weights + json config). See hpefast.models."""
+    from hpefast.models.checkpoint import load_model as _load
+
+    return _load(path, map_location=map_location)

@@ -1,0 +1,5 @@
+import sys
+
+from hpefast.cli import main
+
+sys.exit(main())

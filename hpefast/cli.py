@@ -1,0 +1,69 @@
+"""The ``hpefast`` command.
+
+Each subcommand lives in ``hpefast/commands/<module>.py`` and provides ``add_arguments(parser)`` and
+``main(args) -> int``. Only the module of the command being run is imported, so ``hpefast eval-coco``
+does not pay for importing the training engine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# name -> (module under hpefast.commands, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("demo", "make a small synthetic dataset, train, evaluate and export on CPU in minutes"),
+    "train": ("train", "train a model from a YAML config or preset, with key=value overrides"),
+    "eval": ("evaluate", "evaluate a checkpoint on COCO-format or MPII data in each dataset's protocol"),
+    "eval-coco": ("eval_coco", "COCO keypoint AP of a results json (identical to pycocotools, faster)"),
+    "show-data": ("show_data", "draw a dataset's images with their skeletons into a grid PNG"),
+    "export": ("export", "export a checkpoint to ONNX or a TensorRT engine"),
+    "predict": ("predict", "run a model on an image with given boxes and draw the keypoints"),
+    "translate": ("translate", "fit or evaluate a keypoint translator between dataset representations"),
+    "analyze": ("analyze", "error analysis: per-joint bias, covariance and Gaussianity of residuals"),
+}
+
+
+def _load(name: str):
+    module, _ = COMMANDS[name]
+    return importlib.import_module(f"hpefast.commands.{module}")
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """Build the argument parser; with ``only``, import just that command's module."""
+    parser = argparse.ArgumentParser(prog="hpefast", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--version", action="version", version=_version())
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if only is None or name == only:
+            _load(name).add_arguments(p)
+    return parser
+
+
+def _version() -> str:
+    from hpefast import __version__
+
+    return f"hpefast {__version__}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``hpefast`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    only = command if command in COMMANDS else "__none__"
+    parser = build_parser(only=only)
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return int(_load(args.command).main(args) or 0)
+    except (ValueError, FileNotFoundError, TypeError, KeyError) as exc:
+        print(f"hpefast {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

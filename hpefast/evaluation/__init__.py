@@ -1,0 +1,1 @@
+"""hpefast.evaluation."""
