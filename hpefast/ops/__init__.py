@@ -1,6 +1,31 @@
 """Thin torch wrappers over the compiled kernels, registered as ``torch.library`` custom ops
-(namespace ``hpefast``) with fake implementations (and autograd where differentiable)."""
+(namespace ``hpefast``) with fake implementations (and autograd where differentiable).
+
+Each op lives in its own module; names are resolved lazily so importing ``hpefast.ops`` is cheap.
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import importlib
+from typing import Any
+
+_OPS = {
+    "encode_heatmaps": "hpefast.ops.heatmap",
+    "decode_heatmaps": "hpefast.ops.heatmap",
+    "flip_heatmaps": "hpefast.ops.heatmap",
+    "union_heatmap_loss": "hpefast.ops.loss",
+    "oks": "hpefast.ops.oks",
+    "pckh": "hpefast.ops.oks",
+}
+
+__all__ = sorted(_OPS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _OPS:
+        return getattr(importlib.import_module(_OPS[name]), name)
+    raise AttributeError(f"module 'hpefast.ops' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__
