@@ -1,1 +1,40 @@
-"""hpefast.evaluation."""
+"""Evaluation exactly as the official tools, only faster.
+
+- :class:`COCO`, :class:`COCOeval`: COCO keypoint AP identical to pycocotools (compiled core), with
+  xtcocotools' ``use_area=False`` and CrowdPose ``keypoints_crowd`` options and per-joint AP.
+- :func:`pckh`: the MPII PCKh protocol; :func:`pck`, :func:`epe`, :func:`auc`.
+- :func:`oks_nms`, :func:`soft_oks_nms`: OKS non-maximum suppression (mmpose semantics).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_NAMES = {
+    "COCO": "hpefast.evaluation.coco",
+    "COCOeval": "hpefast.evaluation.cocoeval",
+    "Params": "hpefast.evaluation.cocoeval",
+    "per_joint_ap": "hpefast.evaluation.per_joint",
+    "pckh": "hpefast.evaluation.pck",
+    "pck": "hpefast.evaluation.pck",
+    "epe": "hpefast.evaluation.pck",
+    "auc": "hpefast.evaluation.pck",
+    "MPII_PARTS": "hpefast.evaluation.pck",
+    "oks_nms": "hpefast.evaluation.nms",
+    "soft_oks_nms": "hpefast.evaluation.nms",
+    "oks_iou": "hpefast.evaluation.nms",
+    "resolve_sigmas": "hpefast.evaluation.sigmas",
+}
+
+__all__ = sorted(_NAMES)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _NAMES:
+        return getattr(importlib.import_module(_NAMES[name]), name)
+    raise AttributeError(f"module 'hpefast.evaluation' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__

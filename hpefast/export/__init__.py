@@ -1,1 +1,38 @@
-"""hpefast.export."""
+"""Export hpefast models for deployment: ONNX files and TensorRT engines.
+
+- :func:`to_onnx`: model -> ``.onnx`` (dynamic or fixed batch, opset 17+, fp32 or fp16, checked with
+  ``onnx.checker``; geometry and layout in the file's metadata).
+- :func:`build_engine`: ``.onnx`` -> serialized TensorRT engine (TensorRT 10 / 11 Python API) plus
+  ``<engine>.json`` with the metadata.
+
+Names are resolved lazily: importing ``hpefast.export`` does not import torch.onnx or tensorrt.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_NAMES = {
+    "to_onnx": "hpefast.export.onnx_export",
+    "export_onnx_model": "hpefast.export.onnx_export",
+    "use_plain_attention": "hpefast.export.onnx_export",
+    "parse_batch": "hpefast.export.onnx_export",
+    "build_engine": "hpefast.export.trt_engine",
+    "batch_profile": "hpefast.export.trt_engine",
+    "BatchProfile": "hpefast.export.trt_engine",
+    "import_tensorrt": "hpefast.export.trt_engine",
+    "ExportInfo": "hpefast.export.metadata",
+}
+
+__all__ = sorted(_NAMES)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _NAMES:
+        return getattr(importlib.import_module(_NAMES[name]), name)
+    raise AttributeError(f"module 'hpefast.export' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__

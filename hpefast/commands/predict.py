@@ -1,0 +1,104 @@
+"""``hpefast predict IMAGE --boxes BOXES.json --model PATH --out overlay.png``: keypoints of the people in
+given boxes, drawn on the image (and optionally written as json).
+
+BOXES.json is either a list of ``[x, y, w, h]`` or a COCO detection-results list of
+``{"image_id", "bbox", "score", ...}``; with several image ids, ``--image-id`` (default: the image file
+name's number, as in COCO's ``000000040083.jpg``) selects this image's boxes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("image", help="image file (anything cv2.imread reads)")
+    parser.add_argument("--boxes", required=True, help="json: [[x, y, w, h], ...] or COCO detection results")
+    parser.add_argument("--model", required=True, help="checkpoint, .onnx file or TensorRT engine")
+    parser.add_argument("--out", required=True, help="overlay image to write (.png / .jpg)")
+    parser.add_argument("--backend", choices=("torch", "onnxruntime", "tensorrt"), default=None,
+                        help="default: by model file (checkpoint -> torch, .onnx -> onnxruntime, engine -> tensorrt)")
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: cpu, cuda for tensorrt)")
+    parser.add_argument("--layout", default=None, help="expected keypoint layout (checked against the model)")
+    parser.add_argument("--no-flip", action="store_true", help="no flip test")
+    parser.add_argument("--decode", default="dark_udp", choices=("dark_udp", "dark", "shift", "argmax"))
+    parser.add_argument("--image-id", type=int, default=None, help="COCO detection results: the image id to use")
+    parser.add_argument("--score-threshold", type=float, default=0.0, help="drop boxes scoring below (default 0)")
+    parser.add_argument("--kpt-threshold", type=float, default=0.3, help="draw keypoints scoring at least this")
+    parser.add_argument("--json", default=None, help="also write the keypoints to this json file")
+
+
+def read_boxes(path: str | Path, image_path: str | Path, image_id: int | None = None,
+               score_threshold: float = 0.0) -> tuple[list[list[float]], list[float | None]]:
+    """(boxes [[x, y, w, h], ...], scores) for one image from a boxes json. ValueError names the file."""
+    path = Path(path)
+    try:
+        doc: Any = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: boxes file not found") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid json ({exc})") from None
+    if not isinstance(doc, list):
+        raise ValueError(f"{path}: expected a list of [x, y, w, h] or of COCO detections with 'bbox'")
+    if not doc:
+        return [], []
+    if all(isinstance(d, dict) for d in doc):
+        missing = [i for i, d in enumerate(doc) if "bbox" not in d]
+        if missing:
+            raise ValueError(f"{path}: detection {missing[0]} has no 'bbox'")
+        ids = {d.get("image_id") for d in doc}
+        if len(ids) > 1 or image_id is not None:
+            if image_id is None:
+                stem = Path(image_path).stem
+                if not stem.isdigit():
+                    raise ValueError(f"{path} holds detections of {len(ids)} images: pass --image-id")
+                image_id = int(stem)
+            doc = [d for d in doc if d.get("image_id") == image_id]
+            if not doc:
+                raise ValueError(f"{path}: no detection has image_id {image_id}")
+        doc = [d for d in doc if float(d.get("score", 1.0)) >= score_threshold]
+        return [list(d["bbox"]) for d in doc], [d.get("score") for d in doc]
+    for i, b in enumerate(doc):
+        if not isinstance(b, (list, tuple)) or len(b) != 4:
+            raise ValueError(f"{path}: entry {i} is not [x, y, w, h]: {b!r}")
+    return [list(b) for b in doc], [None] * len(doc)
+
+
+def main(args: argparse.Namespace) -> int:
+    import cv2
+    import numpy as np
+
+    from hpefast.deploy import TopDownPredictor
+    from hpefast.export._files import atomic_write_bytes, atomic_write_text
+    from hpefast.visualize import draw_pose
+
+    image = cv2.imread(str(args.image), cv2.IMREAD_COLOR)
+    if image is None:
+        if not Path(args.image).exists():
+            raise FileNotFoundError(f"{args.image}: image not found")
+        raise ValueError(f"{args.image}: not an image cv2 can read")
+    boxes, scores = read_boxes(args.boxes, args.image, args.image_id, args.score_threshold)
+    predictor = TopDownPredictor(
+        args.model, backend=args.backend, flip_test=not args.no_flip, decode=args.decode,
+        device=args.device, layout=args.layout,
+    )
+    keypoints = predictor.predict(image, np.asarray(boxes, dtype=np.float64).reshape(-1, 4))
+    overlay = draw_pose(
+        image, keypoints, predictor.schema, threshold=args.kpt_threshold, box=np.asarray(boxes).reshape(-1, 4)
+    )
+    out = Path(args.out)
+    ok, buf = cv2.imencode(out.suffix or ".png", overlay)
+    if not ok:
+        raise ValueError(f"{out}: cv2 cannot encode an image with suffix {out.suffix!r}")
+    atomic_write_bytes(out, buf.tobytes())
+    if args.json:
+        doc = [
+            {"bbox": [float(v) for v in b], "box_score": s, "keypoints": kp.reshape(-1).round(3).tolist()}
+            for b, s, kp in zip(boxes, scores, keypoints)
+        ]
+        atomic_write_text(args.json, json.dumps({"layout": predictor.layout, "people": doc}))
+    print(f"{len(boxes)} people, {predictor.num_keypoints} keypoints each ({predictor.layout}); wrote {out}")
+    return 0

@@ -1,0 +1,335 @@
+"""End-to-end top-down predictor: image + person boxes -> keypoints in image pixels.
+
+Pipeline (one batch for all boxes of the image):
+
+1. boxes (x, y, w, h) -> centre / scale (x1.25 padding, aspect fixed to the model input) -> UDP warp.
+2. crops: ``cv2.warpAffine`` on the host (CPU default) or one ``grid_sample`` on the device (CUDA default).
+3. the network on ``[crops; flipped crops]`` (flip test), heatmaps of the flipped half flipped back
+   through the schema's flip index (UDP: no one-pixel shift) and averaged.
+4. ``hpefast.ops.decode_heatmaps`` (DARK-UDP by default) on the output buffer, on the device.
+5. crop pixels -> image pixels (``crop_to_image``, the exact inverse of the warp).
+
+With the torch or TensorRT backend on a GPU nothing returns to the host until the caller asks for
+numpy output; ONNX Runtime's output passes through host memory.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from hpefast.deploy.crops import crop_cv2, crop_torch, image_to_device, warp_matrices
+from hpefast.deploy.inputs import check_boxes, check_channel_order, check_image
+from hpefast.export.metadata import ExportInfo, engine_info_path
+
+BACKENDS = ("torch", "onnxruntime", "tensorrt")
+DECODERS = ("dark_udp", "dark", "shift", "argmax")
+ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
+
+
+def _resolve_source(model_or_path: Any) -> tuple[str, Any]:
+    """('module', nn.Module) | ('onnx', Path) | ('engine', Path) | ('checkpoint', Path)."""
+    if isinstance(model_or_path, nn.Module):
+        return "module", model_or_path
+    if not isinstance(model_or_path, (str, os.PathLike)):
+        raise TypeError(
+            "model_or_path must be a hpefast model (nn.Module) or a path to a checkpoint, .onnx file or "
+            f"TensorRT engine, got {type(model_or_path).__name__}"
+        )
+    path = Path(model_or_path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: model file not found")
+    if path.suffix == ".onnx":
+        return "onnx", path
+    if path.suffix in ENGINE_SUFFIXES:
+        return "engine", path
+    return "checkpoint", path
+
+
+def _read_onnx_info(path: Path) -> tuple[ExportInfo | None, tuple[int, int] | None]:
+    from hpefast.export.trt_engine import read_onnx_io
+
+    info, _, chw, _ = read_onnx_io(path)
+    return info, (chw[2], chw[1])
+
+
+class TopDownPredictor:
+    """Top-down keypoint predictor over a torch model, an ONNX file or a TensorRT engine.
+
+    Args:
+        model_or_path: a hpefast model (``nn.Module``; moved to ``device`` and put in eval mode), a
+            checkpoint path (``hpefast.models.load_model``), an ``.onnx`` file from ``hpefast export``, or
+            a TensorRT engine (``.engine`` / ``.plan`` / ``.trt`` with its ``.json`` beside it).
+        backend: "torch", "onnxruntime" or "tensorrt"; None picks by source (model / checkpoint -> torch,
+            .onnx -> onnxruntime, engine -> tensorrt). A torch model with backend "onnxruntime" is
+            exported in memory; with "tensorrt" it is exported and built in a temporary folder.
+        flip_test: average with the horizontally flipped crop (ViTPose's test-time flip).
+        decode: heatmap decoder of ``hpefast.ops.decode_heatmaps`` ("dark_udp", "dark", "shift", "argmax").
+        device: "cpu" or "cuda[:i]"; default: CUDA for TensorRT, else CPU.
+        layout: expected keypoint schema name; ValueError when the model's differs. Required for an ONNX
+            file or engine without hpefast metadata.
+        channel_order: of the images given to :meth:`predict`: "bgr" (as ``cv2.imread`` returns, default)
+            or "rgb".
+        padding: box enlargement (1.25 as in training).
+        batch_size: most crops per network call (flip test doubles the crops of a call).
+        blur_kernel: Gaussian kernel of the DARK decoders.
+        crop: "cv2" (host) or "torch" (``grid_sample`` on the device); default: cv2 on CPU, torch on CUDA.
+        compile: ``torch.compile`` the model (torch backend).
+        dataset_id: the head / expert of a multi-dataset model (torch backend; an export bakes it in).
+        providers: ONNX Runtime execution providers (default: CUDA when available on a CUDA device, CPU).
+
+    Example::
+
+        predictor = TopDownPredictor("model.onnx")
+        keypoints = predictor.predict(cv2.imread("image.jpg"), [[10, 20, 100, 200]])  # [1, K, 3]
+    """
+
+    def __init__(
+        self,
+        model_or_path: nn.Module | str | os.PathLike,
+        backend: str | None = None,
+        flip_test: bool = True,
+        decode: str = "dark_udp",
+        device: str | torch.device | None = None,
+        *,
+        layout: str | None = None,
+        channel_order: str = "bgr",
+        padding: float = 1.25,
+        batch_size: int = 64,
+        blur_kernel: int = 11,
+        crop: str | None = None,
+        compile: bool = False,
+        dataset_id: int | None = None,
+        providers: list[Any] | None = None,
+    ) -> None:
+        kind, source = _resolve_source(model_or_path)
+        if backend is None:
+            backend = {"onnx": "onnxruntime", "engine": "tensorrt"}.get(kind, "torch")
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        if decode not in DECODERS:
+            raise ValueError(f"decode must be one of {DECODERS}, got {decode!r}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        if not float(padding) > 0:
+            raise ValueError(f"padding must be > 0, got {padding!r}")
+        if device is None:
+            device = "cuda" if backend == "tensorrt" else "cpu"
+        self.device = torch.device(device)
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"device={self.device} but torch sees no CUDA device")
+        if crop is None:
+            crop = "torch" if self.device.type == "cuda" else "cv2"
+        if crop not in ("cv2", "torch"):
+            raise ValueError(f"crop must be 'cv2' or 'torch', got {crop!r}")
+        self.crop = crop
+        self.channel_order = check_channel_order(channel_order)
+        self.flip_test = bool(flip_test)
+        self.decode = decode
+        self.padding = float(padding)
+        self.batch_size = batch_size
+        self.blur_kernel = int(blur_kernel)
+        self.backend_name = backend
+        self._tmpdir: tempfile.TemporaryDirectory | None = None
+
+        if kind == "checkpoint":
+            from hpefast.models.checkpoint import load_model
+
+            source, kind = load_model(source, map_location=self.device, layout=layout), "module"
+
+        if kind == "module":
+            info = ExportInfo.from_model(source)
+        elif kind == "onnx":
+            info, size = _read_onnx_info(source)
+            if info is None:
+                info = ExportInfo(layout=None, num_keypoints=0, image_size=size, heatmap_size=(0, 0))
+        else:
+            info = ExportInfo.from_json_file(engine_info_path(source))
+        self.info = info
+        self.schema = self._resolve_schema(info, layout, source)
+        self.input_size = info.image_size
+
+        if backend == "torch":
+            if kind != "module":
+                raise ValueError(
+                    f"{source}: a {kind} file runs on backend 'onnxruntime' or 'tensorrt' "
+                    "(backend 'torch' needs a model or checkpoint)"
+                )
+            from hpefast.deploy.backends import TorchBackend
+
+            self.backend = TorchBackend(source, self.device, dataset_id=dataset_id, compile=compile)
+        elif backend == "onnxruntime":
+            if kind == "engine":
+                raise ValueError(f"{source}: a TensorRT engine runs only on backend 'tensorrt'")
+            from hpefast.deploy.backends import OnnxRuntimeBackend
+
+            if kind == "module":
+                from hpefast.export.onnx_export import export_onnx_model
+
+                onnx_src: Any = export_onnx_model(source, dataset_id=dataset_id).SerializeToString()
+            else:
+                self._check_dataset_id(info, dataset_id, source)
+                onnx_src = source
+            self.backend = OnnxRuntimeBackend(onnx_src, self.device, providers=providers)
+        else:
+            if self.device.type != "cuda":
+                raise ValueError(f"backend 'tensorrt' runs on a CUDA device, got device={self.device}")
+            from hpefast.deploy.backends import TensorRTBackend
+
+            if kind != "engine":
+                engine = self._build_temporary_engine(kind, source, dataset_id)
+            else:
+                self._check_dataset_id(info, dataset_id, source)
+                engine = source
+            self.backend = TensorRTBackend(engine, self.device)
+
+    # --- construction helpers ---------------------------------------------------------------------
+    @staticmethod
+    def _resolve_schema(info: ExportInfo, layout: str | None, source: Any):
+        from hpefast.keypoints import get_schema
+
+        name = f"{source}" if not isinstance(source, nn.Module) else "model"
+        if layout is not None and info.layout is not None and layout != info.layout:
+            raise ValueError(
+                f"{name} predicts layout {info.layout!r} ({info.num_keypoints} keypoints), not {layout!r}"
+            )
+        chosen = layout or info.layout
+        if chosen is None:
+            raise ValueError(f"{name} carries no keypoint layout (not exported by hpefast): pass layout=...")
+        try:
+            schema = get_schema(chosen)
+        except (KeyError, LookupError, ValueError) as exc:
+            raise ValueError(f"unknown keypoint layout {chosen!r}: {exc}") from None
+        if info.num_keypoints and schema.num_keypoints != info.num_keypoints:
+            raise ValueError(
+                f"{name} has {info.num_keypoints} output channels but layout {chosen!r} has "
+                f"{schema.num_keypoints} keypoints"
+            )
+        return schema
+
+    @staticmethod
+    def _check_dataset_id(info: ExportInfo, dataset_id: int | None, source: Any) -> None:
+        if dataset_id is not None and dataset_id != info.dataset_id:
+            raise ValueError(
+                f"{source} was exported with dataset_id={info.dataset_id}; the head is fixed in the file "
+                f"(asked for {dataset_id}): export again with that dataset_id"
+            )
+
+    def _build_temporary_engine(self, kind: str, source: Any, dataset_id: int | None) -> Path:
+        from hpefast.export.onnx_export import to_onnx
+        from hpefast.export.trt_engine import build_engine
+
+        self._tmpdir = tempfile.TemporaryDirectory(prefix="hpefast-trt-")
+        tmp = Path(self._tmpdir.name)
+        onnx_path = to_onnx(source, tmp / "model.onnx", dataset_id=dataset_id) if kind == "module" else source
+        return build_engine(onnx_path, tmp / "model.engine", max_batch=self.batch_size)
+
+    # --- properties -------------------------------------------------------------------------------
+    @property
+    def layout(self) -> str:
+        return self.schema.name
+
+    @property
+    def num_keypoints(self) -> int:
+        return self.schema.num_keypoints
+
+    # --- the three stages (public so benchmarks can time them) -----------------------------------
+    def preprocess(self, image: Any, boxes: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Validate and crop: -> (crops [N, 3, H, W] float32 on the device, center [N, 2], scale [N, 2]
+        float64 on the device, pixels)."""
+        from hpefast.data.transforms import box_to_center_scale
+
+        image = check_image(image)
+        height, width = int(image.shape[0]), int(image.shape[1])
+        b = check_boxes(boxes, (width, height))
+        w, h = self.input_size
+        if len(b) == 0:
+            empty = torch.zeros((0, 2), dtype=torch.float64, device=self.device)
+            return torch.zeros((0, 3, h, w), device=self.device), empty, empty.clone()
+        center, scale = box_to_center_scale(b, aspect_ratio=w / h, padding=self.padding)
+        center, scale = center.reshape(-1, 2), scale.reshape(-1, 2)
+        mats = warp_matrices(center, scale, self.input_size)
+        if self.crop == "cv2":
+            host = image.cpu().numpy() if isinstance(image, torch.Tensor) else image
+            crops = crop_cv2(host, mats, self.input_size, self.channel_order).to(self.device, non_blocking=True)
+        else:
+            crops = crop_torch(image_to_device(image, self.device), mats, self.input_size, self.channel_order)
+        c = torch.from_numpy(center).to(self.device)
+        s = torch.from_numpy(scale).to(self.device)
+        return crops, c, s
+
+    def infer(self, crops: torch.Tensor) -> torch.Tensor:
+        """crops [N, 3, H, W] -> heatmaps [N, K, h, w] float32 (flip-averaged when ``flip_test``)."""
+        n = crops.shape[0]
+        if n == 0:
+            hw, hh = self.info.heatmap_size
+            return torch.zeros((0, self.num_keypoints, hh, hw), device=self.device)
+        x = torch.cat([crops, crops.flip(3)]) if self.flip_test else crops
+        hm = self._run(x)
+        if self.flip_test:
+            from hpefast.ops import flip_heatmaps
+
+            # UDP: crop x -> W-1-x is heatmap x -> w-1-x exactly, so no one-pixel shift.
+            back = flip_heatmaps(hm[n:].contiguous(), self.schema.flip_index, shift=False)
+            hm = (hm[:n] + back) * 0.5
+        return hm.contiguous()
+
+    def _run(self, x: torch.Tensor) -> torch.Tensor:
+        be = self.backend
+        chunk = min(self.batch_size, be.max_batch or self.batch_size)
+        fixed = be.fixed_batch
+        if fixed is not None:
+            chunk = fixed
+        outs = []
+        for i in range(0, x.shape[0], chunk):
+            xb = x[i : i + chunk]
+            m = xb.shape[0]
+            if fixed is not None and m < fixed:
+                xb = torch.cat([xb, xb.new_zeros((fixed - m, *xb.shape[1:]))])
+            outs.append(be(xb)[:m])
+        return outs[0] if len(outs) == 1 else torch.cat(outs)
+
+    def postprocess(self, heatmaps: torch.Tensor, center: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+        """heatmaps [N, K, h, w] -> keypoints [N, K, 3] float32 (x, y image pixels, score) on the device."""
+        from hpefast.data.transforms import crop_to_image
+        from hpefast.ops import decode_heatmaps
+
+        n = heatmaps.shape[0]
+        if n == 0:
+            return torch.zeros((0, self.num_keypoints, 3), device=self.device)
+        kp, scores = decode_heatmaps(heatmaps, input_size=self.input_size, method=self.decode, blur_kernel=self.blur_kernel)
+        xy = crop_to_image(kp.double(), center, scale, self.input_size)
+        return torch.cat([xy.float(), scores.float().unsqueeze(-1)], dim=-1)
+
+    def predict(self, image: np.ndarray | torch.Tensor, boxes: Any) -> np.ndarray | torch.Tensor:
+        """Keypoints of the people in ``boxes``.
+
+        Args:
+            image: [H, W, 3] uint8, BGR (as ``cv2.imread`` returns) unless ``channel_order="rgb"``;
+                a numpy array or a torch tensor (any device).
+            boxes: [N, 4] (x, y, w, h) image pixels; N may be 0. Boxes may extend past the image
+                (the crop is padded black) but must overlap it and have w, h > 0.
+        Returns:
+            [N, K, 3] float32: (x, y) image pixels (pixel centres at integers) and the heatmap score.
+            A numpy array for a numpy image; for a torch image, a tensor on the predictor's device.
+        """
+        crops, center, scale = self.preprocess(image, boxes)
+        out = self.postprocess(self.infer(crops), center, scale)
+        if isinstance(image, torch.Tensor):
+            return out
+        return out.cpu().numpy()
+
+    __call__ = predict
+
+    def __repr__(self) -> str:
+        w, h = self.input_size
+        return (
+            f"TopDownPredictor(backend={self.backend_name!r}, layout={self.layout!r}, input={w}x{h}, "
+            f"flip_test={self.flip_test}, decode={self.decode!r}, device='{self.device}', crop={self.crop!r})"
+        )

@@ -1,0 +1,64 @@
+"""Run logs: one JSON object per line in ``log.jsonl`` and, when the ``tensorboard`` package is importable,
+TensorBoard scalars through ``torch.utils.tensorboard`` (tensorboard is not a dependency: without it the
+JSONL log is the record and a one-line notice says so)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["RunLogger", "tensorboard_available"]
+
+
+def tensorboard_available() -> bool:
+    return importlib.util.find_spec("tensorboard") is not None
+
+
+class RunLogger:
+    """Append records to ``output_dir/log.jsonl`` (line-buffered) and mirror numbers to TensorBoard."""
+
+    def __init__(self, output_dir: str | Path, tensorboard: bool = True, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self.path = Path(output_dir) / "log.jsonl"
+        self._tb = None
+        self.tensorboard_note = ""
+        if not enabled:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(self.path, "a", buffering=1)  # noqa: SIM115 - closed in close()
+        if tensorboard:
+            if tensorboard_available():
+                from torch.utils.tensorboard import SummaryWriter
+
+                self._tb = SummaryWriter(log_dir=str(Path(output_dir) / "tensorboard"))
+            else:
+                self.tensorboard_note = (
+                    "tensorboard is not installed: TensorBoard logs skipped (see log.jsonl)"
+                )
+                print(f"hpefast: {self.tensorboard_note}", file=sys.stderr)
+
+    def log(self, record: dict[str, Any], step: int | None = None, prefix: str = "") -> None:
+        if not self.enabled:
+            return
+        self._file.write(json.dumps(record, default=_jsonable) + "\n")
+        if self._tb is not None and step is not None:
+            for k, v in record.items():
+                if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+                    self._tb.add_scalar(f"{prefix}{k}", v, step)
+
+    def close(self) -> None:
+        if not self.enabled:
+            return
+        self._file.close()
+        if self._tb is not None:
+            self._tb.close()
+
+
+def _jsonable(v: Any) -> Any:
+    if hasattr(v, "tolist"):
+        return v.tolist()
+    return str(v)

@@ -1,0 +1,204 @@
+"""hpefast's model checkpoint format: safetensors weights + a json config.
+
+A checkpoint is either a directory ``DIR/model.safetensors`` + ``DIR/config.json``, or a file pair
+``NAME.safetensors`` + ``NAME.json``. The json holds ``{"format", "version", "config", "metadata"}``;
+the config is also stored in the safetensors header, so the weights file alone is enough to rebuild
+the model. Both files are written atomically (temporary file in the same folder, then ``os.replace``).
+
+Official ViTPose / ViTPose+ ``.pth`` files go through ``hpefast.models.convert`` (``load_model`` does
+that for ``.pth`` / ``.pt`` paths).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from hpefast.models.config import ViTPoseConfig
+from hpefast.models.vitpose import ViTPose
+
+FORMAT = "hpefast.vitpose"
+VERSION = 1
+WEIGHTS_NAME = "model.safetensors"
+CONFIG_NAME = "config.json"
+_HEADER_KEY = "hpefast_config"
+_OFFICIAL_SUFFIXES = (".pth", ".pt", ".tar", ".bin")
+# Fields that change behaviour but not the weights: never a reason to refuse a checkpoint.
+_RUNTIME_FIELDS = ("fused_attention", "drop_path_rate", "extra", "variant")
+
+
+def checkpoint_paths(path: str | os.PathLike) -> tuple[Path, Path]:
+    """(weights, config) paths of a checkpoint given as a directory, ``.safetensors`` or ``.json``."""
+    p = Path(path)
+    if p.suffix == ".safetensors":
+        return p, p.with_suffix(".json")
+    if p.suffix == ".json":
+        return p.with_suffix(".safetensors"), p
+    return p / WEIGHTS_NAME, p / CONFIG_NAME
+
+
+def unwrap_model(model: nn.Module) -> ViTPose:
+    """The ViTPose inside DDP (``.module``) and ``torch.compile`` (``._orig_mod``) wrappers."""
+    seen = 0
+    while not isinstance(model, ViTPose) and seen < 4:
+        model = getattr(model, "module", None) or getattr(model, "_orig_mod", None) or model
+        seen += 1
+    if not isinstance(model, ViTPose):
+        raise TypeError(
+            f"model must be a hpefast ViTPose (or a DDP/compiled wrapper of one), got {type(model).__name__}"
+        )
+    return model
+
+
+def _atomic_write(path: Path, write: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save_model(model: nn.Module, path: str | os.PathLike, *, metadata: dict[str, Any] | None = None) -> Path:
+    """Save ``model``'s weights and config to ``path`` (a directory, or ``NAME.safetensors``).
+
+    ``metadata``: json-serialisable extras (training step, metrics...) stored in the json.
+    Returns the weights path.
+    """
+    from safetensors.torch import save_file
+
+    vp = unwrap_model(model)
+    weights, config = checkpoint_paths(path)
+    doc = {"format": FORMAT, "version": VERSION, "config": vp.cfg.to_dict(), "metadata": metadata or {}}
+    text = json.dumps(doc, indent=2, sort_keys=True)
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in vp.state_dict().items()}
+    header = {_HEADER_KEY: json.dumps(doc["config"], sort_keys=True), "format": FORMAT}
+    _atomic_write(weights, lambda tmp: save_file(tensors, tmp, metadata=header))
+
+    def _write_json(tmp: str) -> None:
+        with open(tmp, "w") as f:
+            f.write(text + "\n")
+
+    _atomic_write(config, _write_json)
+    return weights
+
+
+def read_checkpoint_config(path: str | os.PathLike) -> tuple[ViTPoseConfig, dict[str, Any]]:
+    """(config, metadata) of a saved checkpoint, from the json or else from the safetensors header."""
+    weights, config = checkpoint_paths(path)
+    if config.is_file():
+        try:
+            doc = json.loads(config.read_text())
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{config}: not valid json ({exc})") from None
+        if not isinstance(doc, dict) or doc.get("format") != FORMAT or "config" not in doc:
+            raise ValueError(f"{config}: not an hpefast model config (expected format {FORMAT!r})")
+        if int(doc.get("version", 0)) > VERSION:
+            raise ValueError(
+                f"{config}: format version {doc['version']} is newer than this hpefast ({VERSION})"
+            )
+        return _config_from(doc["config"], config), dict(doc.get("metadata") or {})
+    if weights.is_file():
+        from safetensors import safe_open
+
+        with safe_open(str(weights), framework="pt") as f:
+            header = f.metadata() or {}
+        if _HEADER_KEY not in header:
+            raise ValueError(
+                f"{weights}: no hpefast config in the safetensors header and no {config.name} beside it"
+            )
+        return _config_from(json.loads(header[_HEADER_KEY]), weights), {}
+    raise FileNotFoundError(f"no hpefast checkpoint at {path} (looked for {weights} and {config})")
+
+
+def _config_from(d: dict[str, Any], where: Path) -> ViTPoseConfig:
+    try:
+        return ViTPoseConfig.from_dict(d)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{where}: bad model config: {exc}") from None
+
+
+def _read_weights(weights: Path, map_location: str | torch.device) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    if not weights.is_file():
+        raise FileNotFoundError(f"checkpoint weights {weights} not found")
+    dev = str(map_location) if map_location is not None else "cpu"
+    return load_file(str(weights), device=dev)
+
+
+def check_compatible(model_cfg: ViTPoseConfig, ckpt_cfg: ViTPoseConfig, source: str = "checkpoint") -> None:
+    """Raise ValueError when a checkpoint's architecture differs from the model's; layout first."""
+    if model_cfg.layout != ckpt_cfg.layout or model_cfg.num_keypoints != ckpt_cfg.num_keypoints:
+        raise ValueError(
+            f"{source} was trained for layout {ckpt_cfg.layout!r} ({ckpt_cfg.num_keypoints} keypoints) "
+            f"but the model uses layout {model_cfg.layout!r} ({model_cfg.num_keypoints} keypoints); "
+            f"build the model with layout={ckpt_cfg.layout!r} or convert the checkpoint"
+        )
+    a, b = model_cfg.to_dict(), ckpt_cfg.to_dict()
+    diff = [
+        f"{k}: model {a[k]!r} vs checkpoint {b[k]!r}" for k in a if k not in _RUNTIME_FIELDS and a[k] != b[k]
+    ]
+    if diff:
+        raise ValueError(f"{source} does not fit the model: " + "; ".join(diff))
+
+
+def load_weights(
+    model: nn.Module, path: str | os.PathLike, map_location: str | torch.device = "cpu", strict: bool = True
+) -> dict[str, Any]:
+    """Load a saved checkpoint into an existing model after checking layout and architecture.
+
+    Returns the checkpoint's metadata. Raises ValueError for a checkpoint of another layout.
+    """
+    vp = unwrap_model(model)
+    cfg, meta = read_checkpoint_config(path)
+    check_compatible(vp.cfg, cfg, source=f"checkpoint {path}")
+    weights, _ = checkpoint_paths(path)
+    state = _read_weights(weights, map_location)
+    vp.load_state_dict(state, strict=strict)
+    return meta
+
+
+def load_model(
+    path: str | os.PathLike,
+    map_location: str | torch.device = "cpu",
+    *,
+    layout: str | None = None,
+    **convert_kwargs: Any,
+) -> ViTPose:
+    """Rebuild a model from a checkpoint: hpefast's own (directory, ``.safetensors`` or ``.json``) or an
+    official ViTPose ``.pth`` (converted by ``hpefast.models.convert.load_official``; ``convert_kwargs``
+    go there). ``layout``: refuse (ValueError) a checkpoint whose layout differs. The model is in eval mode.
+    """
+    p = Path(path)
+    if p.suffix in _OFFICIAL_SUFFIXES and p.is_file():
+        from hpefast.models.convert import load_official
+
+        model = load_official(p, layout=layout, **convert_kwargs)
+        return model.to(map_location).eval()
+    if convert_kwargs:
+        raise TypeError(f"unexpected arguments for an hpefast checkpoint: {sorted(convert_kwargs)}")
+    cfg, _ = read_checkpoint_config(p)
+    if layout is not None and layout != cfg.layout:
+        raise ValueError(
+            f"checkpoint {path} was trained for layout {cfg.layout!r} ({cfg.num_keypoints} keypoints), "
+            f"not {layout!r}"
+        )
+    weights, _ = checkpoint_paths(p)
+    state = _read_weights(weights, map_location)
+    model = ViTPose(cfg)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ValueError(f"checkpoint {path}: weights do not match its config: {exc}") from None
+    return model.to(map_location).eval()

@@ -1,0 +1,162 @@
+"""The masked union-joint heatmap loss: per-joint MSE averaged over labelled joints only, with optional
+online hard keypoint mining (OHKM). Formula and conventions: :mod:`hpefast._reference.loss`.
+
+Compiled kernels (``csrc/loss``; CPU on all cores, CUDA on the current stream, float32 and float64)
+registered as ``torch.library`` custom ops ``hpefast::union_heatmap_loss_fwd`` / ``_bwd`` with fake
+implementations and autograd, so the loss works under ``torch.compile`` and ``torch.export``. The CUDA
+path never synchronises with the host (the incoming gradient is read on the device).
+
+Example::
+
+    heatmaps, weights = encode_heatmaps(keypoints, labelled, (192, 256), (48, 64))
+    loss = union_heatmap_loss(model(images), heatmaps, weights, ohkm_topk=None)
+    loss.backward()
+"""
+
+from __future__ import annotations
+
+import torch
+
+from hpefast._ext import lib
+from hpefast.ops._common import check_device_supported, check_same_device, check_tensor, cuda_stream
+
+__all__ = ["union_heatmap_loss"]
+
+_FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+def _dtype_name(t: torch.Tensor) -> str:
+    return "float64" if t.dtype == torch.float64 else "float32"
+
+
+@torch.library.custom_op("hpefast::union_heatmap_loss_fwd", mutates_args=())
+def _loss_fwd(
+    pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, topk: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Returns (loss [], joint_loss [B, K], coef [B, K]); inputs validated, contiguous, one dtype."""
+    b, k = weight.shape
+    pixels = pred.shape[2] * pred.shape[3]
+    loss = pred.new_empty(())
+    joint_loss = pred.new_empty((b, k))
+    coef = pred.new_empty((b, k))
+    cuda = pred.device.type == "cuda"
+    args = (
+        _dtype_name(pred),
+        cuda,
+        cuda_stream(pred),
+        pred.data_ptr(),
+        target.data_ptr(),
+        weight.data_ptr(),
+        loss.data_ptr(),
+        joint_loss.data_ptr(),
+        coef.data_ptr(),
+        b,
+        k,
+        pixels,
+        topk,
+    )
+    if cuda:
+        with torch.cuda.device(pred.device):
+            lib().union_heatmap_loss_forward(*args)
+    else:
+        lib().union_heatmap_loss_forward(*args)
+    return loss, joint_loss, coef
+
+
+@_loss_fwd.register_fake
+def _loss_fwd_fake(pred, target, weight, topk):
+    b, k = weight.shape
+    return pred.new_empty(()), pred.new_empty((b, k)), pred.new_empty((b, k))
+
+
+@torch.library.custom_op("hpefast::union_heatmap_loss_bwd", mutates_args=())
+def _loss_bwd(
+    grad: torch.Tensor, pred: torch.Tensor, target: torch.Tensor, coef: torch.Tensor
+) -> torch.Tensor:
+    """grad_pred [B, K, h, w] for a scalar upstream gradient ``grad`` (a 0-dim tensor on pred's device)."""
+    grad = grad.to(pred.dtype).contiguous()
+    grad_pred = torch.empty_like(pred)
+    b, k = coef.shape
+    pixels = pred.shape[2] * pred.shape[3]
+    cuda = pred.device.type == "cuda"
+    args = (
+        _dtype_name(pred),
+        cuda,
+        cuda_stream(pred),
+        grad.data_ptr(),
+        pred.data_ptr(),
+        target.data_ptr(),
+        coef.data_ptr(),
+        grad_pred.data_ptr(),
+        b,
+        k,
+        pixels,
+    )
+    if cuda:
+        with torch.cuda.device(pred.device):
+            lib().union_heatmap_loss_backward(*args)
+    else:
+        lib().union_heatmap_loss_backward(*args)
+    return grad_pred
+
+
+@_loss_bwd.register_fake
+def _loss_bwd_fake(grad, pred, target, coef):
+    return torch.empty_like(pred)
+
+
+def _setup_context(ctx, inputs, output):
+    pred, target, _weight, _topk = inputs
+    _loss, _joint_loss, coef = output
+    ctx.save_for_backward(pred, target, coef)
+
+
+def _backward(ctx, grad_loss, _grad_joint_loss, _grad_coef):
+    pred, target, coef = ctx.saved_tensors
+    need_pred, need_target = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+    if grad_loss is None or not (need_pred or need_target):
+        return None, None, None, None
+    grad_pred = _loss_bwd(grad_loss, pred, target, coef)
+    return (grad_pred if need_pred else None), (-grad_pred if need_target else None), None, None
+
+
+torch.library.register_autograd("hpefast::union_heatmap_loss_fwd", _backward, setup_context=_setup_context)
+
+
+def union_heatmap_loss(
+    pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, ohkm_topk: int | None = None
+) -> torch.Tensor:
+    """Masked heatmap MSE: the mean of the per-joint losses over labelled joints only.
+
+    Args:
+        pred: [B, K, h, w] predicted heatmaps (float16/bfloat16 are computed in float32).
+        target: [B, K, h, w] target heatmaps (e.g. from ``encode_heatmaps``).
+        weight: [B, K] (or mmpose's [B, K, 1]) joint weights >= 0; 0 = not labelled (no loss, not counted).
+        ohkm_topk: None, or k in [1, K]: keep only each sample's k largest joint losses (OHKM).
+    Returns:
+        scalar tensor: ``sum_selected w^2 * mean_pixels (pred - target)^2 / #selected`` (0 when nothing is
+        selected, with zero gradients). Gradients flow to ``pred`` and ``target``; ``weight`` is a constant.
+    """
+    check_tensor("pred", pred, dtype=_FLOATS, shape=("B", "K", "h", "w"), contiguous=False)
+    b, k, h, w = pred.shape
+    check_tensor("target", target, dtype=_FLOATS, shape=(b, k, h, w), contiguous=False)
+    if isinstance(weight, torch.Tensor) and weight.dim() == 3 and weight.shape[-1] == 1:
+        weight = weight[..., 0]
+    check_tensor("weight", weight, dtype=_FLOATS + (torch.bool,), shape=(b, k), contiguous=False)
+    check_same_device(pred=pred, target=target, weight=weight)
+    check_device_supported("pred", pred)
+    if ohkm_topk is not None:
+        if isinstance(ohkm_topk, bool) or not isinstance(ohkm_topk, int):
+            raise TypeError(f"ohkm_topk must be None or an int, got {ohkm_topk!r}")
+        if not 1 <= ohkm_topk <= k:
+            raise ValueError(f"ohkm_topk must be in [1, K={k}], got {ohkm_topk}")
+    if h * w == 0:
+        raise ValueError(f"pred must have non-empty heatmaps, got shape {list(pred.shape)}")
+    dtype = torch.float64 if torch.float64 in (pred.dtype, target.dtype) else torch.float32
+    loss, _, _ = _loss_fwd(
+        pred.to(dtype).contiguous(),
+        target.to(dtype).contiguous(),
+        weight.to(dtype).contiguous(),
+        ohkm_topk or 0,
+    )
+    return loss

@@ -1,0 +1,97 @@
+"""Multi-dataset training under one layout: COCO + MPII mapped into union21, ratio sampling, collate."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from hpefast.data import CocoKeypointDataset, MpiiDataset, MultiDataset, MultiDatasetSampler, collate
+from hpefast.data.synthetic import write_dataset
+
+
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory):
+    coco_root = tmp_path_factory.mktemp("multi_coco")
+    mpii_root = tmp_path_factory.mktemp("multi_mpii")
+    coco = write_dataset(coco_root, "coco", num_images=6, seed=1, image_size=(160, 120))
+    mpii = write_dataset(mpii_root, "mpii", num_images=3, seed=2, image_size=(160, 120))
+    kw = dict(input_size=(48, 64), layout="union21", train=True)
+    return (
+        CocoKeypointDataset(coco, coco_root / "images", dataset_id=0, **kw),
+        MpiiDataset(mpii, mpii_root / "images", dataset_id=1, **kw),
+    )
+
+
+def test_multidataset_items(sources):
+    coco, mpii = sources
+    multi = MultiDataset([coco, mpii], ratios=[1, 1])
+    assert len(multi) == len(coco) + len(mpii) and multi.layout.name == "union21"
+    assert multi.locate(0) == (0, 0) and multi.locate(len(coco)) == (1, 0)
+    assert multi.locate(len(multi) - 1) == (1, len(mpii) - 1)
+    batch = collate([multi[0], multi[len(coco)], multi[1]])
+    assert batch["keypoints"].shape == (3, 21, 2) and batch["dataset_id"].tolist() == [0, 1, 0]
+    lab = batch["labelled"]
+    assert lab[1, :5].sum() == 0  # MPII has no face joints
+    assert lab[0, 17:].sum() == 0 and lab[2, 17:].sum() == 0  # COCO has no head_top/neck/thorax/pelvis
+    assert lab[1, 17:].sum() > 0
+    with pytest.raises(IndexError):
+        multi[len(multi)]
+
+
+def test_layouts_must_agree(sources, shared_data):
+    coco, _ = sources
+    root = shared_data / "samples" / "mpii"
+    with pytest.raises(ValueError, match="one layout"):
+        MultiDataset([coco, MpiiDataset(root / "test_mpii.json", root)])
+    with pytest.raises(ValueError, match="ratios"):
+        MultiDataset([coco, coco], ratios=[1, -1])
+    with pytest.raises(ValueError, match="no datasets"):
+        MultiDataset([])
+
+
+def test_sampler_ratios_and_determinism(sources):
+    coco, mpii = sources
+    multi = MultiDataset([coco, mpii], ratios=[0.8, 0.2])
+    sampler = MultiDatasetSampler(multi, num_samples=4000, seed=5)
+    seq = np.array(list(sampler))
+    assert len(seq) == len(sampler) == 4000
+    from_mpii = np.mean(seq >= len(coco))
+    assert abs(from_mpii - 0.2) < 3 * np.sqrt(0.2 * 0.8 / 4000)  # binomial, 3 sigma
+    assert np.array_equal(seq, np.array(list(MultiDatasetSampler(multi, num_samples=4000, seed=5))))
+    sampler.set_epoch(1)
+    assert not np.array_equal(seq, np.array(list(sampler)))
+    # within a source: a permutation is used up before any index repeats
+    n = len(mpii)
+    first = seq[seq >= len(coco)][:n] - len(coco)
+    assert sorted(first.tolist()) == list(range(n))
+    assert set(seq.tolist()) <= set(range(len(multi)))
+
+
+def test_sampler_distributed_partition(sources):
+    coco, mpii = sources
+    multi = MultiDataset([coco, mpii], ratios=[1, 3])
+    full = np.array(list(MultiDatasetSampler(multi, num_samples=101, seed=0)))
+    parts = [
+        list(MultiDatasetSampler(multi, num_samples=101, seed=0, rank=r, world_size=4)) for r in range(4)
+    ]
+    assert {len(p) for p in parts} == {26}
+    reference = np.array(list(MultiDatasetSampler(multi, num_samples=104, seed=0)))
+    assert np.array_equal(np.stack(parts, 1).reshape(-1), reference)
+    assert len(full) == 101
+    with pytest.raises(ValueError, match="rank"):
+        MultiDatasetSampler(multi, rank=4, world_size=4)
+
+
+def test_dataloader_with_sampler(sources):
+    coco, mpii = sources
+    multi = MultiDataset([coco, mpii], ratios=[1, 1])
+    loader = torch.utils.data.DataLoader(
+        multi, batch_size=8, sampler=multi.sampler(num_samples=16, seed=1), collate_fn=collate, num_workers=0
+    )
+    batches = list(loader)
+    assert len(batches) == 2
+    ids = torch.cat([b["dataset_id"] for b in batches])
+    assert set(ids.tolist()) == {0, 1}
+    for b in batches:
+        assert b["image"].shape == (8, 3, 64, 48) and torch.isfinite(b["image"]).all()

@@ -1,0 +1,349 @@
+"""TopDownPredictor: backends agree, equal the model + decoder run by hand, crops are the UDP warp, bad input
+is refused clearly; ``hpefast predict`` draws an overlay. Real COCO sample images and boxes."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from hpefast.data.transforms import (
+    box_to_center_scale,
+    crop_to_image,
+    get_udp_warp_matrix,
+    image_to_crop,
+    to_tensor,
+    warp_image,
+)
+from hpefast.deploy import TopDownPredictor
+from hpefast.deploy.crops import crop_cv2, crop_torch, image_to_device, warp_matrices
+from hpefast.export import to_onnx
+from hpefast.keypoints import get_schema
+from hpefast.models import build_model, save_model
+from hpefast.ops import decode_heatmaps
+
+INPUT_SIZE = (96, 128)  # (W, H)
+
+
+def lively_model(seed: int = 0, **kwargs) -> torch.nn.Module:
+    """Tiny random ViTPose with O(1) heatmaps (see test_export.lively_model)."""
+    torch.manual_seed(seed)
+    model = build_model("tiny", image_size=INPUT_SIZE, **kwargs).eval()
+    with torch.no_grad():
+        for dec in model.head.decoders:
+            dec.final_layer.weight.mul_(1000.0)
+            dec.final_layer.bias.normal_(0.0, 0.05)
+    return model
+
+
+@pytest.fixture(scope="module")
+def model():
+    return lively_model()
+
+
+@pytest.fixture(scope="module")
+def onnx_path(model, tmp_path_factory):
+    return to_onnx(model, tmp_path_factory.mktemp("deploy") / "tiny.onnx")
+
+
+@pytest.fixture
+def sample(shared_data):
+    """(BGR image, boxes [N, 4]) of a real COCO image with five annotated people (two small)."""
+    coco = shared_data / "samples" / "coco"
+    image = cv2.imread(str(coco / "000000196141.jpg"))
+    ann = json.loads((coco / "test_coco.json").read_text())
+    boxes = np.array([a["bbox"] for a in ann["annotations"] if a["image_id"] == 196141], dtype=np.float64)
+    assert image is not None and image.shape == (429, 640, 3) and len(boxes) == 5
+    return image, boxes
+
+
+def by_hand(model, image, boxes, flip: bool = True, decode: str = "dark_udp") -> np.ndarray:
+    """The pipeline written out from its parts, one box at a time: the reference for the predictor."""
+    schema = get_schema(model.cfg.layout)
+    w, h = INPUT_SIZE
+    out = []
+    for box in boxes:
+        center, scale = box_to_center_scale(box, aspect_ratio=w / h)
+        crop = warp_image(image, get_udp_warp_matrix(center, scale, 0.0, INPUT_SIZE), INPUT_SIZE)
+        x = to_tensor(crop)[None]
+        with torch.no_grad():
+            hm = model(x)
+            if flip:
+                hf = model(x.flip(3))
+                back = torch.stack([hf[0, j] for j in schema.flip_index])[None].flip(-1)
+                hm = (hm + back) / 2
+        kp, score = decode_heatmaps(hm.contiguous(), INPUT_SIZE, method=decode)
+        xy = crop_to_image(kp[0].double().numpy(), center, scale, INPUT_SIZE)
+        out.append(np.concatenate([xy, score[0, :, None].double().numpy()], axis=1))
+    return np.stack(out).astype(np.float32)
+
+
+# --------------------------------------------------------------------------------------------------
+# equivalence
+
+
+@pytest.mark.parametrize("flip", [True, False])
+def test_predictor_equals_model_and_decoder_by_hand(model, sample, flip):
+    image, boxes = sample
+    got = TopDownPredictor(model, backend="torch", flip_test=flip).predict(image, boxes)
+    ref = by_hand(model, image, boxes, flip=flip)
+    assert got.shape == (5, 17, 3) and got.dtype == np.float32
+    # Batched vs one-by-one forward passes differ in the last float bits, which DARK's Newton step can
+    # magnify on a random model's flat maps: 0.05 px bound, and most joints far tighter.
+    err = np.abs(got[..., :2] - ref[..., :2])
+    assert err.max() <= 0.05 and np.median(err) <= 1e-3
+    np.testing.assert_allclose(got[..., 2], ref[..., 2], rtol=0, atol=1e-5)
+    # Keypoints lie around their boxes (the crop is the box padded by 1.25).
+    x, y, w, h = boxes.T
+    assert np.all(got[..., 0] >= (x - 0.2 * w)[:, None] - 1) and np.all(got[..., 0] <= (x + 1.2 * w)[:, None] + 1)
+
+
+def test_torch_and_onnxruntime_backends_agree(model, onnx_path, sample):
+    image, boxes = sample
+    k_torch = TopDownPredictor(model, backend="torch").predict(image, boxes)
+    from_file = TopDownPredictor(onnx_path)  # backend picked from the suffix
+    assert from_file.backend_name == "onnxruntime" and from_file.layout == "coco"
+    k_ort = from_file.predict(image, boxes)
+    k_mem = TopDownPredictor(model, backend="onnxruntime").predict(image, boxes)  # exported in memory
+    for k in (k_ort, k_mem):
+        assert np.abs(k[..., :2] - k_torch[..., :2]).max() <= 0.05
+        assert np.abs(k[..., 2] - k_torch[..., 2]).max() <= 1e-4
+
+
+def test_fixed_batch_onnx_is_chunked_and_padded(model, sample, tmp_path):
+    image, boxes = sample
+    path = to_onnx(model, tmp_path / "b4.onnx", batch=4)
+    pred = TopDownPredictor(path)
+    assert pred.backend.fixed_batch == 4
+    got = pred.predict(image, boxes)  # 5 boxes x 2 (flip) = 10 crops -> 3 padded chunks of 4
+    ref = TopDownPredictor(model).predict(image, boxes)
+    assert np.abs(got[..., :2] - ref[..., :2]).max() <= 0.05
+    # batch_size chunking of the torch backend gives the same answer as one call
+    small = TopDownPredictor(model, batch_size=3).predict(image, boxes)
+    np.testing.assert_allclose(small, ref, rtol=0, atol=1e-4)
+
+
+def test_onnx_without_metadata_needs_layout(onnx_path, model, sample, tmp_path):
+    proto = onnx.load(str(onnx_path))
+    del proto.metadata_props[:]
+    bare = tmp_path / "bare.onnx"
+    onnx.save(proto, str(bare))
+    with pytest.raises(ValueError, match="layout"):
+        TopDownPredictor(bare)
+    image, boxes = sample
+    got = TopDownPredictor(bare, layout="coco").predict(image, boxes[:2])
+    ref = TopDownPredictor(model).predict(image, boxes[:2])
+    assert np.abs(got[..., :2] - ref[..., :2]).max() <= 0.05
+    with pytest.raises(ValueError, match="17 output channels"):
+        TopDownPredictor(bare, layout="mpii")
+
+
+def test_channel_order_and_torch_image(model, sample):
+    image, boxes = sample
+    pred = TopDownPredictor(model)
+    ref = pred.predict(image, boxes)
+    rgb = TopDownPredictor(model, channel_order="rgb").predict(np.ascontiguousarray(image[..., ::-1]), boxes)
+    np.testing.assert_array_equal(rgb, ref)
+    # A torch image gives a tensor on the predictor's device.
+    t = pred.predict(torch.from_numpy(image), torch.from_numpy(boxes))
+    assert isinstance(t, torch.Tensor) and t.device.type == "cpu"
+    np.testing.assert_array_equal(t.numpy(), ref)
+    # A non-contiguous numpy view (a slice) is fine too.
+    wide = np.zeros((image.shape[0], image.shape[1] * 2, 3), np.uint8)
+    wide[:, ::2] = image
+    np.testing.assert_array_equal(pred.predict(wide[:, ::2], boxes), ref)
+
+
+def test_torch_crop_path_matches_cv2_crops(sample):
+    """The device crop (grid_sample) samples the same points as cv2.warpAffine."""
+    image, boxes = sample
+    w, h = INPUT_SIZE
+    center, scale = box_to_center_scale(np.vstack([boxes, [[600.0, 300.0, 100.0, 200.0]]]), aspect_ratio=w / h)
+    mats = warp_matrices(center, scale, INPUT_SIZE)
+    a = crop_cv2(image, mats, INPUT_SIZE, "bgr")
+    b = crop_torch(image_to_device(image, torch.device("cpu")), mats, INPUT_SIZE, "bgr")
+    assert a.shape == b.shape == (6, 3, h, w)
+    # compare in grey levels: cv2 rounds to uint8 and interpolates in fixed point (1/32 px)
+    diff = ((a - b) * torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1) * 255).abs()
+    assert diff.mean() < 0.5 and torch.quantile(diff.flatten()[::7], 0.99) < 4.0
+    # the crop equals to_tensor(warp_image(...)) of the data pipeline exactly
+    for i in (0, 5):
+        ref = to_tensor(warp_image(image, mats[i], INPUT_SIZE))
+        torch.testing.assert_close(a[i], ref, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("impl", ["cv2", "torch"])
+def test_crop_geometry_is_the_udp_warp(impl):
+    """A smooth blob at a known image point lands where image_to_crop says (sub-pixel)."""
+    hgt, wid = 300, 400
+    p = np.array([211.3, 143.7])
+    yy, xx = np.mgrid[0:hgt, 0:wid]
+    blob = 255 * np.exp(-((xx - p[0]) ** 2 + (yy - p[1]) ** 2) / (2 * 6.0**2))
+    image = np.repeat(blob[..., None], 3, axis=2).round().astype(np.uint8)
+    box = np.array([[150.0, 60.0, 120.0, 170.0]])
+    center, scale = box_to_center_scale(box, aspect_ratio=INPUT_SIZE[0] / INPUT_SIZE[1])
+    mats = warp_matrices(center, scale, INPUT_SIZE)
+    if impl == "cv2":
+        crops = crop_cv2(image, mats, INPUT_SIZE, "rgb")
+    else:
+        crops = crop_torch(image_to_device(image, torch.device("cpu")), mats, INPUT_SIZE, "rgb")
+    grey = crops[0, 0] * 0.229 + 0.485  # undo the normalisation of channel 0 -> 0..1
+    wgt = grey.clamp_min(0).double().numpy()
+    wgt = np.where(wgt > 0.05, wgt, 0.0)
+    vv, uu = np.mgrid[0 : INPUT_SIZE[1], 0 : INPUT_SIZE[0]]
+    got = np.array([(wgt * uu).sum() / wgt.sum(), (wgt * vv).sum() / wgt.sum()])
+    want = image_to_crop(p[None, None], center, scale, INPUT_SIZE)[0, 0]
+    assert np.abs(got - want).max() < 0.05
+
+
+# --------------------------------------------------------------------------------------------------
+# bad input
+
+
+@pytest.fixture(scope="module")
+def predictor(model):
+    return TopDownPredictor(model, flip_test=False)
+
+
+def test_empty_boxes_give_empty_result(predictor, sample):
+    image, _ = sample
+    for empty in ([], np.zeros((0, 4)), torch.zeros(0, 4)):
+        out = predictor.predict(image, empty)
+        assert tuple(out.shape) == (0, 17, 3)
+
+
+@pytest.mark.parametrize(
+    "image, exc, match",
+    [
+        (np.zeros((64, 64, 3), np.float32), TypeError, "uint8"),
+        (np.zeros((64, 64), np.uint8), ValueError, "grayscale"),
+        (np.zeros((64, 64, 4), np.uint8), ValueError, "alpha"),
+        (np.zeros((3, 64, 64), np.uint8), ValueError, "channels first"),
+        (np.zeros((0, 64, 3), np.uint8), ValueError, "empty"),
+        ([[0, 0, 0]], TypeError, "numpy array or torch tensor"),
+    ],
+)
+def test_bad_images(predictor, image, exc, match):
+    with pytest.raises(exc, match=match):
+        predictor.predict(image, [[1, 1, 10, 10]])
+
+
+@pytest.mark.parametrize(
+    "boxes, match",
+    [
+        ([[10, 10, 50, 80], [20, 20, 0, 30]], r"boxes\[1\].*zero or negative size"),
+        ([[10, 10, -5, 30]], r"boxes\[0\].*zero or negative size"),
+        ([[10, 10, 50, float("nan")]], r"boxes\[0\].*not finite"),
+        ([[700, 10, 50, 80]], r"boxes\[0\].*outside the 640x429 image"),
+        ([[-100, 10, 50, 80]], r"outside"),
+        ([[10, 10, 50]], r"\[N, 4\]"),
+        ([10, 10, 50, 80], r"\[N, 4\]"),
+        ([[1, 2, 3, 4], [1, 2, 3]], r"\[N, 4\]"),
+    ],
+)
+def test_bad_boxes(predictor, sample, boxes, match):
+    image, _ = sample
+    with pytest.raises(ValueError, match=match):
+        predictor.predict(image, boxes)
+
+
+def test_boxes_partly_outside_the_image_work(predictor, sample):
+    image, _ = sample
+    out = predictor.predict(image, [[600.0, 300.0, 100.0, 200.0], [-20.0, -10.0, 60.0, 90.0]])
+    assert out.shape == (2, 17, 3) and np.isfinite(out).all()
+
+
+def test_model_of_another_layout_is_refused(tmp_path, sample):
+    mpii = build_model("tiny", layout="mpii", image_size=INPUT_SIZE).eval()
+    with pytest.raises(ValueError, match="'mpii'.*not 'coco'"):
+        TopDownPredictor(mpii, layout="coco")
+    path = to_onnx(mpii, tmp_path / "mpii.onnx")
+    with pytest.raises(ValueError, match="'mpii'.*not 'coco'"):
+        TopDownPredictor(path, layout="coco")
+    ckpt = save_model(mpii, tmp_path / "mpii.safetensors")
+    with pytest.raises(ValueError, match="mpii"):
+        TopDownPredictor(ckpt, layout="coco")
+    # the right layout works and gives MPII's 16 joints
+    image, boxes = sample
+    assert TopDownPredictor(ckpt, layout="mpii").predict(image, boxes[:1]).shape == (1, 16, 3)
+
+
+def test_bad_model_arguments(model, onnx_path, tmp_path):
+    with pytest.raises(FileNotFoundError):
+        TopDownPredictor(tmp_path / "missing.onnx")
+    with pytest.raises(TypeError, match="model_or_path"):
+        TopDownPredictor(42)
+    with pytest.raises(ValueError, match="backend 'onnxruntime' or 'tensorrt'"):
+        TopDownPredictor(onnx_path, backend="torch")
+    with pytest.raises(ValueError, match="backend must be"):
+        TopDownPredictor(model, backend="tflite")
+    with pytest.raises(ValueError, match="decode must be"):
+        TopDownPredictor(model, decode="soft-argmax")
+    with pytest.raises(ValueError, match="channel_order"):
+        TopDownPredictor(model, channel_order="bgra")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA"):
+            TopDownPredictor(model, backend="tensorrt", device="cpu")
+    garbage = tmp_path / "garbage.onnx"
+    garbage.write_bytes(b"not an onnx model")
+    with pytest.raises(ValueError, match="garbage.onnx"):
+        TopDownPredictor(garbage)
+
+
+# --------------------------------------------------------------------------------------------------
+# GPU: the torch backend keeps everything on the device
+
+
+@pytest.mark.cuda
+def test_cuda_predictor_matches_cpu(model, sample):
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device")
+    image, boxes = sample
+    cpu = TopDownPredictor(model, device="cpu", crop="torch").predict(image, boxes)
+    gpu_pred = TopDownPredictor(lively_model(), device="cuda")
+    assert gpu_pred.crop == "torch"
+    out = gpu_pred.predict(torch.from_numpy(image).cuda(), boxes)
+    assert out.device.type == "cuda"
+    assert (out.cpu()[..., :2] - torch.from_numpy(cpu[..., :2])).abs().median() <= 0.05
+
+
+# --------------------------------------------------------------------------------------------------
+# CLI
+
+
+def test_cli_predict_draws_overlay(model, tmp_path, shared_data, capsys):
+    from hpefast.cli import main
+
+    coco = shared_data / "samples" / "coco"
+    ckpt = save_model(model, tmp_path / "tiny.safetensors")
+    image_path = coco / "000000040083.jpg"
+    dets = json.loads((coco / "test_coco_det_AP_H_56.json").read_text())
+    n = sum(1 for d in dets if d["image_id"] == 40083 and d["score"] >= 0.5)
+    assert n > 0
+    out, kp_json = tmp_path / "overlay.png", tmp_path / "kp.json"
+    argv = ["predict", str(image_path), "--boxes", str(coco / "test_coco_det_AP_H_56.json"), "--model", str(ckpt)]
+    argv += ["--out", str(out), "--json", str(kp_json), "--score-threshold", "0.5", "--kpt-threshold", "0"]
+    assert main(argv) == 0
+    assert f"{n} people" in capsys.readouterr().out
+    overlay, image = cv2.imread(str(out)), cv2.imread(str(image_path))
+    assert overlay.shape == image.shape and (overlay != image).any(axis=2).mean() > 0.002
+    doc = json.loads(kp_json.read_text())
+    assert doc["layout"] == "coco" and len(doc["people"]) == n
+    assert len(doc["people"][0]["keypoints"]) == 17 * 3
+
+    # a plain list of boxes, and the errors
+    boxes = tmp_path / "boxes.json"
+    boxes.write_text(json.dumps([[38.08, 110.95, 174.71, 174.71]]))
+    assert main(["predict", str(image_path), "--boxes", str(boxes), "--model", str(ckpt), "--out", str(out)]) == 0
+    boxes.write_text(json.dumps([[38.08, 110.95, 0, 174.71]]))
+    assert main(["predict", str(image_path), "--boxes", str(boxes), "--model", str(ckpt), "--out", str(out)]) == 2
+    assert "zero or negative size" in capsys.readouterr().err
+    boxes.write_text("{not json")
+    assert main(["predict", str(image_path), "--boxes", str(boxes), "--model", str(ckpt), "--out", str(out)]) == 2
+    assert "not valid json" in capsys.readouterr().err
+    assert main(["predict", str(tmp_path / "no.jpg"), "--boxes", str(boxes), "--model", str(ckpt), "--out", str(out)]) == 2
+    assert "image not found" in capsys.readouterr().err
