@@ -384,3 +384,75 @@ def test_mae_init_pads_small_patch_and_splits_experts():
     wide = build_model("tiny", num_keypoints=17, embed_dim=64, depth=2, num_heads=4, patch_size=16)
     with pytest.raises(ValueError, match="does not fit the backbone"):
         convert.init_backbone_from_mae(wide, mae)
+
+
+# --- load_pretrained: foreign checkpoints into a configured model --------------------------------------
+def _model_like(sd, **changes):
+    cfg = convert.infer_config(convert.convert_official_state_dict(sd, expert=0), num_heads=4)
+    return ViTPose(cfg.replace(**changes) if changes else cfg).eval()
+
+
+def test_load_pretrained_official_into_model(tmp_path):
+    sd = official_state_dict(seed=7)
+    model = _model_like(sd)
+    path = tmp_path / "vitpose.pth"
+    torch.save({"state_dict": sd}, path)
+    report = convert.load_pretrained(model, path)
+    assert not report["missing"] and not report["unexpected"]
+    x = torch.randn(1, 3, 256, 192)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), _official_forward(sd, x), rtol=1e-4, atol=1e-5)
+
+
+def test_load_pretrained_other_layout(tmp_path):
+    sd = official_state_dict(k=17, seed=8)
+    union = _model_like(sd, layout="union21", num_keypoints=21)
+    head_before = union.head.decoders[0].final_layer.weight.clone()
+    with pytest.raises(ValueError, match="17 keypoints but the model has 21.*another layout"):
+        convert.load_pretrained(union, {"state_dict": sd})
+    report = convert.load_pretrained(union, {"state_dict": sd}, backbone_only=True)
+    assert torch.equal(union.head.decoders[0].final_layer.weight, head_before)
+    assert torch.equal(union.backbone.blocks[0].attn.qkv.weight, sd["backbone.blocks.0.attn.qkv.weight"])
+    assert "head.decoders.0.final_layer.weight" in report["missing"]
+
+
+def test_load_pretrained_multi_dataset_and_experts():
+    sd = official_state_dict(seed=9)
+    model = _model_like(sd, num_datasets=3, per_dataset_heads=True, num_experts=3)
+    convert.load_pretrained(model, {"state_dict": sd})
+    for d in range(3):  # every dataset head starts from the checkpoint's head
+        assert torch.equal(model.head.decoders[d].final_layer.weight, sd["keypoint_head.final_layer.weight"])
+    fc2 = sd["backbone.blocks.1.mlp.fc2.weight"]  # plain fc2 seeds the experts, as ViTPose+ does from MAE
+    assert torch.equal(model.backbone.blocks[1].mlp.fc2.weight, fc2[:-8])
+    assert torch.equal(model.backbone.blocks[1].mlp.experts[2].weight, fc2[-8:])
+
+    plus = official_state_dict(experts=3, part=8, assoc_k=(17, 14), seed=10)
+    moe = _model_like(plus, num_datasets=3, per_dataset_heads=True, num_experts=3)
+    report = convert.load_pretrained(moe, {"state_dict": plus})
+    assert torch.equal(
+        moe.backbone.blocks[0].mlp.experts[1].weight, plus["backbone.blocks.0.mlp.experts.1.weight"]
+    )
+    assert torch.equal(
+        moe.head.decoders[1].final_layer.weight, plus["associate_keypoint_heads.0.final_layer.weight"]
+    )
+    assert "head 2 (14 keypoints)" in report["unexpected"]  # the AIC head does not fit a 17-joint layout
+    x = torch.randn(1, 3, 256, 192)
+    with torch.no_grad():
+        ref = official_moe_forward(plus, x, 1)
+        torch.testing.assert_close(moe(x, 1), ref, rtol=1e-4, atol=1e-5)
+
+
+def test_load_pretrained_resizes_position_embedding():
+    sd = official_state_dict(seed=11)
+    model = _model_like(sd, image_size=(288, 384))
+    convert.load_pretrained(model, {"state_dict": sd})
+    from hpefast.models.vit import resize_pos_embed
+
+    ref = resize_pos_embed(sd["backbone.pos_embed"], (24, 18), (16, 12))
+    torch.testing.assert_close(model.backbone.pos_embed.detach(), ref)
+
+
+def test_load_pretrained_backbone_only_checkpoint_is_mae():
+    model = build_model("tiny", num_keypoints=17, embed_dim=32, depth=2, num_heads=4, patch_size=16)
+    report = convert.load_pretrained(model, mae_checkpoint())
+    assert "pos_embed" in report["loaded"] and "cls_token" in report["unexpected"]

@@ -223,3 +223,18 @@ def test_category_filter(shared_data):
     assert sorted(cats) == [1, 26]  # an antelope and a jaguar
     only = _coco(shared_data, "ap10k", category_ids=[26])
     assert len(only) == 1 and only.instances[0].extra["category_id"] == 26
+
+
+def test_load_headboxes_from_official_mat(shared_data):
+    """``headboxes_src`` [2, 2, N] of the official MPII validation .mat -> [N, 2, 2] ((x1, y1), (x2, y2))."""
+    from scipy.io import loadmat
+
+    from hpefast.data import load_headboxes
+
+    path = shared_data / "eval" / "mpii" / "detections_our_format.mat"
+    boxes = load_headboxes(path)
+    raw = loadmat(str(path))["headboxes_src"]
+    assert boxes.shape == (2958, 2, 2)
+    np.testing.assert_array_equal(boxes[17], raw[:, :, 17])
+    size = boxes[:, 1] - boxes[:, 0]
+    assert np.all(size > 0)  # top-left then bottom-right

@@ -95,3 +95,17 @@ def test_dataloader_with_sampler(sources):
     assert set(ids.tolist()) == {0, 1}
     for b in batches:
         assert b["image"].shape == (8, 3, 64, 48) and torch.isfinite(b["image"]).all()
+
+
+def test_worker_augmentation_is_reproducible(sources):
+    """Augmentation draws from torch's generator, which DataLoader seeds per worker from the base seed."""
+    coco, _ = sources
+
+    def run():
+        torch.manual_seed(123)
+        loader = torch.utils.data.DataLoader(coco, batch_size=4, collate_fn=collate, num_workers=1)
+        return [(m["rotation"], m["flip"], float(m["scale"][0])) for b in loader for m in b["meta"]]
+
+    first, second = run(), run()
+    assert first == second
+    assert len({r for r, _, _ in first}) > 1  # and it does augment

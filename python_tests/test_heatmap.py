@@ -16,10 +16,11 @@ import numpy as np
 import pytest
 import torch
 
+import hpefast
 from hpefast._reference import heatmap as ref
 from hpefast.ops import decode_heatmaps, encode_heatmaps, flip_heatmaps
 
-# (h, w) heatmap sizes from 8x6 to 96x72 and the input crop each one belongs to (W, H).
+# Heatmap (w, h) from 6 x 8 to 72 x 96 (H x W 8x6 .. 96x72) and the input crop (W, H) of each.
 SIZES = [((6, 8), (24, 32)), ((12, 16), (50, 61)), ((48, 64), (192, 256)), ((72, 96), (288, 384))]
 
 
@@ -337,3 +338,30 @@ def test_encode_decode_are_not_differentiable_but_accept_grad_inputs():
     hm = torch.rand(1, 2, 16, 12, requires_grad=True)
     kp, s = decode_heatmaps(hm, (48, 64))
     assert not kp.requires_grad and not s.requires_grad
+
+
+@pytest.mark.skipif(not hpefast.cuda_available(), reason="needs CUDA kernels and a CUDA device")
+def test_cuda_current_stream_and_graph_capture():
+    """The CUDA kernels run on torch's current stream (so they order with other work on it) and can be
+    captured in a CUDA graph (no host synchronisation inside)."""
+    kp = (torch.rand(8, 17, 2) * torch.tensor([192.0, 256.0])).cuda()
+    vis = torch.ones(8, 17, device="cuda")
+    expected_hm, _ = encode_heatmaps(kp, vis, (192, 256), (48, 64))
+    expected_kp, _ = decode_heatmaps(expected_hm, (192, 256))
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        hm, _ = encode_heatmaps(kp, vis, (192, 256), (48, 64))
+        out, _ = decode_heatmaps(hm, (192, 256))
+    torch.cuda.current_stream().wait_stream(stream)
+    assert torch.equal(hm, expected_hm) and torch.equal(out, expected_kp)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        g_hm, _ = encode_heatmaps(kp, vis, (192, 256), (48, 64))
+        g_out, _ = decode_heatmaps(g_hm, (192, 256))
+    kp.add_(1.0)
+    graph.replay()
+    torch.cuda.synchronize()
+    ref_hm, _ = encode_heatmaps(kp, vis, (192, 256), (48, 64))
+    assert torch.equal(g_hm, ref_hm)
+    assert torch.equal(g_out, decode_heatmaps(ref_hm, (192, 256))[0])

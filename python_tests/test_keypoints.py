@@ -18,7 +18,7 @@ from hpefast.keypoints import (
 BUILTIN = ["coco", "mpii", "aic", "crowdpose", "ap10k", "union21", "union23"]
 # Published OKS sigmas that are not flip-symmetric, kept exactly because they define the protocol:
 # AIC's per-joint deltas (AI Challenger evaluation script) and AP-10K's (COCO's list in COCO order).
-ASYMMETRIC_SIGMAS = {"aic", "ap10k", "union23"}
+ASYMMETRIC_SIGMAS = {"aic", "ap10k"}
 
 # DESIGN.md, "Union layouts"
 MPII_TO_COCO = {0: 16, 1: 14, 2: 12, 3: 11, 4: 13, 5: 15, 10: 10, 11: 8, 12: 6, 13: 5, 14: 7, 15: 9}

@@ -127,8 +127,12 @@ def test_unlabelled_targets_do_not_leak_into_the_loss(rng):
 
 def test_fit_is_reproducible_for_a_seed(rng):
     src, dst, boxes, _ = make_pairs("mpii->coco", 300, rng)
-    p = [KeypointTranslator("mpii", "coco", hidden=32, seed=7).fit(src, dst, boxes, steps=40).predict(src, boxes)
-         for _ in range(2)]  # fmt: skip
+    p = [
+        KeypointTranslator("mpii", "coco", hidden=32, seed=7)
+        .fit(src, dst, boxes, steps=40)
+        .predict(src, boxes)
+        for _ in range(2)
+    ]
     np.testing.assert_array_equal(p[0], p[1])
 
 

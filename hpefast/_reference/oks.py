@@ -14,7 +14,11 @@ HEAD_SIZE_FACTOR = 0.6  # MPII: head size = 0.6 x the head-box diagonal
 
 
 def coco_oks_matrix(
-    dt_keypoints: np.ndarray, gt_keypoints: np.ndarray, gt_area: np.ndarray, gt_bbox: np.ndarray, sigmas: np.ndarray
+    dt_keypoints: np.ndarray,
+    gt_keypoints: np.ndarray,
+    gt_area: np.ndarray,
+    gt_bbox: np.ndarray,
+    sigmas: np.ndarray,
 ) -> np.ndarray:
     """pycocotools' ``computeOks`` for one image: [D, G] OKS of every detection with every gt.
 
@@ -48,8 +52,10 @@ def coco_oks_matrix(
     return out
 
 
-def oks(pred: np.ndarray, gt: np.ndarray, visible: np.ndarray, area: np.ndarray, sigmas: np.ndarray) -> np.ndarray:
-    """[N] OKS of each prediction [N, K, 2] with its gt [N, K, 2] over the visible [N, K] joints; 0 if none."""
+def oks(
+    pred: np.ndarray, gt: np.ndarray, visible: np.ndarray, area: np.ndarray, sigmas: np.ndarray
+) -> np.ndarray:
+    """[N] OKS of each prediction [N, K, 2] with its gt [N, K, 2] over visible [N, K] joints, 0 if none."""
     pred, gt = np.asarray(pred, np.float64), np.asarray(gt, np.float64)
     vis = np.asarray(visible) > 0
     variances = (np.asarray(sigmas, np.float64) * 2) ** 2

@@ -2,8 +2,9 @@
 more datasets, with pictures.
 
     # a union model on COCO and on MPII: does each dataset put its joints where the other does?
-    hpefast analyze errors --pred union_on_coco.json --gt coco_val.json --src union21 --name COCO \\
-                           --pred union_on_mpii.json --gt mpii_val.json --src union21 --name MPII --out errors/
+    hpefast analyze errors --src union21 --out errors/ \\
+        --pred union_on_coco.json --gt coco_val.json --name COCO \\
+        --pred union_on_mpii.json --gt mpii_val.json --name MPII
 
 ``--pred/--gt/--src/--dst/--name`` repeat, one per set (``--src``, ``--dst`` given once apply to all).
 Writes ``errors.json`` (per set and joint: n, bias, covariance, std, RMS, normality test), for each set
@@ -19,15 +20,23 @@ from typing import Any
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    p = sub.add_parser("errors", help="per-joint residual statistics and plots of predictions vs ground truth")
+    p = sub.add_parser(
+        "errors", help="per-joint residual statistics and plots of predictions vs ground truth"
+    )
     p.add_argument("--pred", action="append", required=True, help="COCO-format keypoint results (repeatable)")
     p.add_argument("--gt", action="append", required=True, help="ground truth for the matching --pred")
     p.add_argument("--src", action="append", help="the model's schema (once for all sets, or per set)")
     p.add_argument("--dst", action="append", help="the ground truth's schema (default: read from the file)")
     p.add_argument("--name", action="append", help="a label per set (default: the ground truth's schema)")
-    p.add_argument("--translator", help="translate predictions with this translator folder instead of mapping")
-    p.add_argument("--unit", default="torso", choices=["torso", "head", "area", "box"],
-                   help="per-person length residuals are divided by")  # fmt: skip
+    p.add_argument(
+        "--translator", help="translate predictions with this translator folder instead of mapping"
+    )
+    p.add_argument(
+        "--unit",
+        default="torso",
+        choices=["torso", "head", "area", "box"],
+        help="per-person length residuals are divided by",
+    )
     p.add_argument("--frame", default="body", choices=["body", "image"], help="axes residuals are given in")
     p.add_argument("--match", default="oks", choices=["oks", "iou"])
     p.add_argument("--out", required=True, help="output folder")
@@ -39,7 +48,9 @@ def _per_set(values: list[str] | None, n: int, flag: str) -> list[str | None]:
     if len(values) == 1:
         return values * n
     if len(values) != n:
-        raise ValueError(f"{flag} given {len(values)} times for {n} --pred/--gt sets: give it once or per set")
+        raise ValueError(
+            f"{flag} given {len(values)} times for {n} --pred/--gt sets: give it once or per set"
+        )
     return list(values)
 
 
@@ -76,7 +87,9 @@ def main(args: argparse.Namespace) -> int:
         raise ValueError(f"unknown action {args.action!r}")
     n = len(args.pred)
     if len(args.gt) != n:
-        raise ValueError(f"--pred given {n} times but --gt {len(args.gt)} times: one ground truth per prediction file")
+        raise ValueError(
+            f"--pred given {n} times but --gt {len(args.gt)} times: one ground truth per prediction file"
+        )
     srcs = _per_set(args.src, n, "--src")
     dsts = _per_set(args.dst, n, "--dst")
     names = _per_set(args.name, n, "--name")
@@ -100,30 +113,29 @@ def main(args: argparse.Namespace) -> int:
         if name in used:
             raise ValueError(f"two sets are called {name!r}: give each a --name")
         used.add(name)
-        r = analyse_predictions(gt, preds, unit=args.unit, frame=args.frame, name=name, translator=translator,
-                                match_method=args.match)  # fmt: skip
+        r = analyse_predictions(
+            gt,
+            preds,
+            unit=args.unit,
+            frame=args.frame,
+            name=name,
+            translator=translator,
+            match_method=args.match,
+        )
         if r["matched"] == 0:
-            raise ValueError(f"no prediction in {pred} matched a person in {gt_path}: are --src and the files right?")
+            raise ValueError(
+                f"no prediction in {pred} matched a person in {gt_path}: are --src and the files right?"
+            )
         plot_histograms(r, out / f"hist_{_slug(name)}.png")
         plot_qq(r, out / f"qq_{_slug(name)}.png")
         print(_summary(r))
         results.append(r)
     plot_bias(results, out / "bias.png")
-    payload = [{k: v for k, v in r.items() if k not in ("residuals", "mean_pose")} | {"mean_pose": r["mean_pose"].tolist()}
-               for r in results]  # fmt: skip
-    _write_json(str(out / "errors.json"), _finite(payload))
+    payload = [
+        {k: v for k, v in r.items() if k not in ("residuals", "mean_pose")}
+        | {"mean_pose": r["mean_pose"].tolist()}
+        for r in results
+    ]
+    _write_json(str(out / "errors.json"), payload)
     print(f"wrote {out / 'errors.json'}, bias.png and per-set hist_*.png / qq_*.png to {out}")
     return 0
-
-
-def _finite(obj: Any) -> Any:
-    """NaN / inf -> None, so that errors.json is strict JSON."""
-    import math
-
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    return obj

@@ -13,7 +13,9 @@ CROWD_STAT_NAMES = ["AP", "AP50", "AP75", "AR", "AR50", "AR75", "AP_easy", "AP_m
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("gt", metavar="GT.json", help="ground truth in COCO keypoint format")
-    parser.add_argument("results", metavar="RESULTS.json", help="results: image_id, category_id, keypoints, score")
+    parser.add_argument(
+        "results", metavar="RESULTS.json", help="results: image_id, category_id, keypoints, score"
+    )
     parser.add_argument(
         "--sigmas",
         default=None,
@@ -39,7 +41,9 @@ def _parse_sigmas(value: str | None):
     try:
         return [float(v) for v in value.split(",") if v.strip()]
     except ValueError:
-        raise ValueError(f"--sigmas: {value!r} is neither a schema name nor comma-separated numbers") from None
+        raise ValueError(
+            f"--sigmas: {value!r} is neither a schema name nor comma-separated numbers"
+        ) from None
 
 
 def main(args: argparse.Namespace) -> int:

@@ -26,7 +26,9 @@ def _common(p: argparse.ArgumentParser, model: bool = False) -> None:
     p.add_argument("--gt", required=True, help="ground truth: COCO keypoint json or MPII json")
     p.add_argument("--src", required=not model, help="the model's schema, e.g. coco, mpii, union21")
     p.add_argument("--dst", help="the ground truth's schema (default: read from the file)")
-    p.add_argument("--headboxes", help="MPII head boxes (json [N,2,2] or the official .mat), else each entry's")
+    p.add_argument(
+        "--headboxes", help="MPII head boxes (json [N,2,2] or the official .mat), else each entry's"
+    )
     p.add_argument("--match", default="oks", choices=["oks", "iou"], help="how predictions meet people")
     p.add_argument("--match-threshold", type=float, default=None, help="default 0.3 (OKS) / 0.5 (IoU)")
 
@@ -43,8 +45,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     fit.add_argument("--lr", type=float, default=3e-3)
     fit.add_argument("--no-scores", action="store_true", help="do not feed keypoint scores to the network")
     fit.add_argument("--no-flip", action="store_true", help="no left/right mirroring during fitting")
-    fit.add_argument("--box-mode", default="auto", choices=["auto", "bbox", "keypoints"],
-                     help="normalise by each result's bbox or by its keypoints' extent")  # fmt: skip
+    fit.add_argument(
+        "--box-mode",
+        default="auto",
+        choices=["auto", "bbox", "keypoints"],
+        help="normalise by each result's bbox or by its keypoints' extent",
+    )
     fit.add_argument("--val-fraction", type=float, default=0.1, help="images held out to report errors on")
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--device", default="cpu")
@@ -52,7 +58,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ev = sub.add_parser("eval", help="score predictions in the dataset's protocol: mapping vs translator")
     _common(ev, model=True)
     ev.add_argument("--model", help="translator folder (without it: the plain mapping only)")
-    ev.add_argument("--box-mode", default=None, choices=["auto", "bbox", "keypoints"], help="default: the model's")
+    ev.add_argument(
+        "--box-mode", default=None, choices=["auto", "bbox", "keypoints"], help="default: the model's"
+    )
     ev.add_argument("--out", help="write the scores as json here")
 
     sim = sub.add_parser("simulate", help="synthetic predictions of a --src-convention model on --gt")
@@ -74,14 +82,27 @@ def _read(args: argparse.Namespace, src: str, dst: str | None):
 
 
 def _write_json(path: str, payload: Any) -> None:
-    from hpefast.translate.model import _atomic
-
+    """Write strict JSON (NaN / inf as null) atomically."""
     from pathlib import Path
+
+    from hpefast.translate.model import _atomic
 
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(payload, indent=2)
+    text = json.dumps(_finite(payload), indent=2, allow_nan=False)
     _atomic(p, lambda tmp: Path(tmp).write_text(text))
+
+
+def _finite(obj: Any) -> Any:
+    import math
+
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
 
 
 def _split_by_image(image_ids, fraction: float, seed: int):
@@ -104,7 +125,10 @@ def _errors(pred, dst_kp, boxes, joints) -> float:
     import numpy as np
 
     lab = (dst_kp[..., 2] > 0) & joints[None]
-    d = np.linalg.norm(pred[..., :2] - dst_kp[..., :2], axis=-1) / np.maximum(boxes[:, 2], boxes[:, 3])[:, None]
+    d = (
+        np.linalg.norm(pred[..., :2] - dst_kp[..., :2], axis=-1)
+        / np.maximum(boxes[:, 2], boxes[:, 3])[:, None]
+    )
     return float(d[lab].mean()) if lab.any() else float("nan")
 
 
@@ -122,24 +146,41 @@ def _fit(args: argparse.Namespace) -> int:
     gt, preds = _read(args, args.src, args.dst)
     pairs = build_pairs(gt, preds, box_mode=args.box_mode, method=args.match, threshold=args.match_threshold)
     if len(pairs) == 0:
-        raise ValueError(f"no prediction in {args.pred} matched a person in {args.gt}: are --src and the files right?")
+        raise ValueError(
+            f"no prediction in {args.pred} matched a person in {args.gt}: are --src and the files right?"
+        )
     st = pairs.stats
     print(
-        f"pairs: {st['matched']} matched ({st['unmatched_gt']} people and {st['unmatched_predictions']} predictions "
+        f"pairs: {st['matched']} matched ({st['unmatched_gt']} people and "
+        f"{st['unmatched_predictions']} predictions "
         f"unmatched), boxes from {st['box_mode']}"
     )
     image_ids = gt.image_id[pairs.gt_index]
     train, val = _split_by_image(image_ids, args.val_fraction, args.seed)
     t = KeypointTranslator(
-        pairs.src, pairs.dst, hidden=args.hidden, layers=args.layers, use_scores=not args.no_scores,
-        flip_augment=not args.no_flip, seed=args.seed, device=args.device,
-    )  # fmt: skip
+        pairs.src,
+        pairs.dst,
+        hidden=args.hidden,
+        layers=args.layers,
+        use_scores=not args.no_scores,
+        flip_augment=not args.no_flip,
+        seed=args.seed,
+        device=args.device,
+    )
     t0 = time.perf_counter()
-    t.fit(pairs.src_keypoints[train], pairs.dst_keypoints[train], pairs.boxes[train],
-          steps=args.steps, batch_size=args.batch_size, lr=args.lr)  # fmt: skip
+    t.fit(
+        pairs.src_keypoints[train],
+        pairs.dst_keypoints[train],
+        pairs.boxes[train],
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+    )
     seconds = time.perf_counter() - t0
     shared = t.index_map >= 0
-    report: dict[str, Any] = dict(pairs=st, train_pairs=int(train.sum()), val_pairs=int(val.sum()), fit_seconds=seconds)
+    report: dict[str, Any] = dict(
+        pairs=st, train_pairs=int(train.sum()), val_pairs=int(val.sum()), fit_seconds=seconds
+    )
     for split, sel in (("train", train), ("val", val)):
         if not sel.any():
             continue
@@ -159,7 +200,9 @@ def _fit(args: argparse.Namespace) -> int:
     for split in ("train", "val"):
         if split in report:
             r = report[split]
-            print(f"{split:<7}{r['mapping_shared']:>16.4f}{r['translator_shared']:>19.4f}{r['translator_all']:>16.4f}")
+            print(
+                f"{split:<7}{r['mapping_shared']:>16.4f}{r['translator_shared']:>19.4f}{r['translator_all']:>16.4f}"
+            )
     return 0
 
 
@@ -180,7 +223,12 @@ def _eval(args: argparse.Namespace) -> int:
         raise ValueError("--src is required without --model")
     gt, preds = _read(args, src, dst)
     result = evaluate_translation(
-        gt, preds, translator, box_mode=args.box_mode, match_method=args.match, match_threshold=args.match_threshold
+        gt,
+        preds,
+        translator,
+        box_mode=args.box_mode,
+        match_method=args.match,
+        match_threshold=args.match_threshold,
     )
     print(format_rows(result))
     if args.out:
@@ -199,7 +247,9 @@ def _simulate(args: argparse.Namespace) -> int:
     rng = np.random.default_rng(args.seed)
     results = simulate_predictions(gt.keypoints, gt.image_id, dst, args.src, rng, noise=args.noise)
     _write_json(args.out, results)
-    print(f"wrote {len(results)} simulated {args.src!r} predictions on {len(gt)} {dst!r} people to {args.out}")
+    print(
+        f"wrote {len(results)} simulated {args.src!r} predictions on {len(gt)} {dst!r} people to {args.out}"
+    )
     return 0
 
 

@@ -51,11 +51,11 @@ class MpiiDataset(TopDownDataset):
         ann_file: the json list of entries.
         image_root: folder holding the images.
         input_size: crop (W, H).
-        heatmap_size: (w, h), recorded for the engine.
         train: random augmentation.
         layout: map keypoints into this schema (e.g. "union21"); None = "mpii".
         dataset_id: id given to every item.
         strict: raise on malformed entries / missing images (False: skip with a warning).
+        heatmap_size: (w, h), recorded for the engine.
         headbox_file: head boxes (json [N, 2, 2] or official .mat), one per entry in file order.
         augment: a configured TopDownAugment.
 
@@ -67,11 +67,11 @@ class MpiiDataset(TopDownDataset):
         ann_file: str | os.PathLike,
         image_root: str | os.PathLike,
         input_size: Sequence[int] = (192, 256),
-        heatmap_size: Sequence[int] | None = None,
         train: bool = False,
         layout=None,
         dataset_id: int = 0,
         strict: bool = True,
+        heatmap_size: Sequence[int] | None = None,
         headbox_file: str | os.PathLike | None = None,
         augment=None,
     ):

@@ -165,8 +165,10 @@ _LIMBS = (
 )  # fmt: skip
 
 
-_DRAW_ORDER = ("hip", "pelvis", "thorax", "neck", "shoulder", "head_top", "ear", "eye", "nose", "knee", "elbow",
-               "ankle", "wrist")  # fmt: skip
+_DRAW_ORDER = (
+    "hip", "pelvis", "thorax", "neck", "shoulder", "head_top", "ear", "eye", "nose", "knee", "elbow", "ankle",
+    "wrist",
+)  # fmt: skip
 
 
 def _draw_figure(
@@ -365,8 +367,8 @@ def _draw_crowd(
         joints = pose + (ox, oy)
         _draw_figure(img, owner, pid, joints, height, lj, rng)
         _draw_figure_mask(mask, joints, height, lj)
-    return {"joints": None, "visibility": None, "mask": mask > 0, "head": None, "extent": region,
-            "crowd": True}  # fmt: skip
+    crowd = {"joints": None, "visibility": None, "head": None, "crowd": True}
+    return {**crowd, "mask": mask > 0, "extent": region}
 
 
 # ------------------------------------------------------------------------------------------ writing
@@ -548,7 +550,7 @@ def _mpii_entry(name: str, person: dict[str, Any]) -> dict[str, Any] | None:
         "joints": [
             [round(float(px) + 1.0, 3), round(float(py) + 1.0, 3)] if v > 0 else [-1.0, -1.0]
             for (px, py), v in zip(joints, vis, strict=True)
-        ],  # fmt: skip
+        ],
         "joints_vis": [int(v > 0) for v in vis],
         "headbox": [[round(hx1 + 1.0, 3), round(hy1 + 1.0, 3)], [round(hx2 + 1.0, 3), round(hy2 + 1.0, 3)]],
     }

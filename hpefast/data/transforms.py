@@ -52,13 +52,14 @@ def _size(size: Sequence[int], name: str) -> tuple[int, int]:
 
 
 def box_to_center_scale(
-    box: np.ndarray | Sequence[float], aspect_ratio: float, padding: float = 1.25
+    box: np.ndarray | Sequence[float], aspect_ratio: float = 192 / 256, padding: float = 1.25
 ) -> tuple[np.ndarray, np.ndarray]:
     """COCO box(es) -> crop centre and scale in pixels.
 
     Args:
         box: [4] or [N, 4] (x, y, w, h) pixels.
-        aspect_ratio: W / H of the network input; the shorter side of the box is enlarged to match.
+        aspect_ratio: W / H of the network input (default 192 / 256); the shorter side of the box is
+            enlarged to match.
         padding: enlargement of both sides (1.25 in HRNet / ViTPose).
     Returns:
         center [2] or [N, 2] = (x + w/2, y + h/2); scale [2] or [N, 2] = padded, aspect-fixed (w, h).
@@ -185,16 +186,22 @@ def warp_image(image: np.ndarray, matrix: np.ndarray, output_size: Sequence[int]
     return cv2.warpAffine(image, matrix, (out_w, out_h), flags=cv2.INTER_LINEAR, borderValue=0)
 
 
-_MEAN = np.array(IMAGENET_MEAN, dtype=np.float32) * 255.0
-_INV_STD = 1.0 / (np.array(IMAGENET_STD, dtype=np.float32) * 255.0)
+# Per-channel lookup table uint8 -> normalised float32, RGB order: one gather per channel does the colour
+# swap, the HWC -> CHW transpose and the normalisation together (4x faster than the float arithmetic).
+_LUT = (
+    (np.arange(256, dtype=np.float64)[None, :] / 255.0 - np.array(IMAGENET_MEAN)[:, None])
+    / np.array(IMAGENET_STD)[:, None]
+).astype(np.float32)
 
 
 def to_tensor(crop_bgr: np.ndarray) -> torch.Tensor:
-    """[H, W, 3] uint8 BGR -> [3, H, W] float32 RGB, ImageNet-normalised."""
-    rgb = crop_bgr[..., ::-1].astype(np.float32)
-    rgb -= _MEAN
-    rgb *= _INV_STD
-    return torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))
+    """[H, W, 3] uint8 BGR -> [3, H, W] float32 RGB, ImageNet-normalised: (x / 255 - mean) / std."""
+    if crop_bgr.dtype != np.uint8 or crop_bgr.ndim != 3 or crop_bgr.shape[2] != 3:
+        raise ValueError(f"to_tensor: expected [H, W, 3] uint8, got {crop_bgr.dtype} {crop_bgr.shape}")
+    out = np.empty((3,) + crop_bgr.shape[:2], np.float32)
+    for c in range(3):
+        np.take(_LUT[c], crop_bgr[:, :, 2 - c], out=out[c])
+    return torch.from_numpy(out)
 
 
 def half_body_center_scale(

@@ -191,29 +191,14 @@ def coco_metrics(
 
 
 def _oks_nms(dets: list[dict[str, Any]], threshold: float, sigmas: np.ndarray) -> list[int]:
-    """Indices kept by OKS-NMS (hpefast.evaluation.oks_nms when present; the same greedy rule otherwise)."""
-    kpts = np.stack([d["keypoints"] for d in dets])  # [N,K,3]
-    scores = np.array([d["score"] for d in dets])
-    areas = np.array([d["area"] for d in dets])
-    try:
-        from hpefast.evaluation import oks_nms
-    except ImportError:
-        oks_nms = None
-    if oks_nms is not None:
-        return [int(i) for i in oks_nms(kpts, scores, areas, threshold, sigmas=sigmas)]
-    order = np.argsort(-scores, kind="stable")
-    vars_ = (2 * np.asarray(sigmas)) ** 2
-    keep: list[int] = []
-    while order.size:
-        i = int(order[0])
-        keep.append(i)
-        rest = order[1:]
-        dx = kpts[rest, :, 0] - kpts[i, None, :, 0]
-        dy = kpts[rest, :, 1] - kpts[i, None, :, 1]
-        e = (dx**2 + dy**2) / vars_ / ((areas[i] + areas[rest])[:, None] / 2 + np.spacing(1)) / 2
-        oks = np.exp(-e).mean(axis=1)
-        order = rest[oks <= threshold]
-    return keep
+    """Indices kept by greedy OKS-NMS (mmpose top-down semantics: area = padded box, no vis threshold)."""
+    from hpefast.evaluation import oks_nms
+
+    kpts = np.stack([d["keypoints"] for d in dets])  # [N, K, 3]
+    scores = np.array([d["score"] for d in dets], dtype=np.float64)
+    areas = np.array([d["area"] for d in dets], dtype=np.float64)
+    keep = oks_nms(kpts, threshold, sigmas=np.asarray(sigmas), scores=scores, areas=areas)
+    return [int(i) for i in keep]
 
 
 def pckh_metrics(records: list[dict[str, Any]], layout: str, threshold: float = 0.5) -> dict[str, float]:

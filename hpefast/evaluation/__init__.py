@@ -2,7 +2,7 @@
 
 - :class:`COCO`, :class:`COCOeval`: COCO keypoint AP identical to pycocotools (compiled core), with
   xtcocotools' ``use_area=False`` and CrowdPose ``keypoints_crowd`` options and per-joint AP.
-- :func:`pckh`: the MPII PCKh protocol; :func:`pck`, :func:`epe`, :func:`auc`.
+- :func:`pckh`: the MPII PCKh protocol; :func:`pck`, :func:`pck_bbox`, :func:`epe`, :func:`auc`.
 - :func:`oks_nms`, :func:`soft_oks_nms`: OKS non-maximum suppression (mmpose semantics).
 """
 
@@ -16,11 +16,12 @@ _NAMES = {
     "COCOeval": "hpefast.evaluation.cocoeval",
     "Params": "hpefast.evaluation.cocoeval",
     "per_joint_ap": "hpefast.evaluation.per_joint",
-    "pckh": "hpefast.evaluation.pck",
-    "pck": "hpefast.evaluation.pck",
-    "epe": "hpefast.evaluation.pck",
-    "auc": "hpefast.evaluation.pck",
-    "MPII_PARTS": "hpefast.evaluation.pck",
+    "pckh": "hpefast.evaluation.pck_metrics",
+    "pck": "hpefast.evaluation.pck_metrics",
+    "epe": "hpefast.evaluation.pck_metrics",
+    "auc": "hpefast.evaluation.pck_metrics",
+    "pck_bbox": "hpefast.evaluation.pck_metrics",
+    "MPII_PARTS": "hpefast.evaluation.pck_metrics",
     "oks_nms": "hpefast.evaluation.nms",
     "soft_oks_nms": "hpefast.evaluation.nms",
     "oks_iou": "hpefast.evaluation.nms",

@@ -66,7 +66,9 @@ class COCO:
         else:
             raise TypeError(f"annotation_file must be a path or a dict, got {type(annotation_file).__name__}")
         if not isinstance(dataset, dict):
-            raise ValueError(f"COCO: annotation file format {type(dataset).__name__} not supported (need a dict)")
+            raise ValueError(
+                f"COCO: annotation file format {type(dataset).__name__} not supported (need a dict)"
+            )
         self.dataset = dataset
         self.createIndex()
 
@@ -205,7 +207,9 @@ class COCO:
                 raise ValueError(f"loadRes: result {i} has no 'image_id'")
         if not anns:
             if not allow_empty:
-                raise ValueError("loadRes: the results are empty (pass allow_empty=True to evaluate no detections)")
+                raise ValueError(
+                    "loadRes: the results are empty (pass allow_empty=True to evaluate no detections)"
+                )
             res.dataset["categories"] = copy.deepcopy(self.dataset.get("categories", []))
             res.dataset["annotations"] = []
             res.createIndex()
@@ -216,7 +220,7 @@ class COCO:
             i = next(i for i, a in enumerate(anns) if a["image_id"] not in known)
             raise ValueError(
                 f"loadRes: result {i} is for image id {unknown[0]!r}, which is not in the ground truth "
-                f"({len(set(map(repr, unknown)))} unknown image ids in all); results do not correspond to this set"
+                f"({len(set(map(repr, unknown)))} unknown image ids in all): results do not match this set"
             )
         first = anns[0]
         res.dataset["categories"] = copy.deepcopy(self.dataset.get("categories", []))
@@ -240,7 +244,7 @@ class COCO:
             cols.iscrowd = np.zeros(len(anns), np.uint8)
         elif "segmentation" in first:
             raise ValueError(
-                "loadRes: segmentation results are not supported by hpefast (give keypoints, optionally with bbox)"
+                "loadRes: segmentation results are not supported (give keypoints, optionally with bbox)"
             )
         elif "keypoints" in first:
             cols = _result_columns(anns)

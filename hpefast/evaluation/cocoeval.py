@@ -41,7 +41,9 @@ class Params:
 
     def __init__(self, iouType: str = "keypoints") -> None:
         if iouType not in _IOU_TYPES:
-            raise ValueError(f"iouType must be one of {_IOU_TYPES} (hpefast evaluates keypoints), got {iouType!r}")
+            raise ValueError(
+                f"iouType must be one of {_IOU_TYPES} (hpefast evaluates keypoints), got {iouType!r}"
+            )
         self.setKpParams()
         self.iouType = iouType
         self.useSegm = None
@@ -316,7 +318,9 @@ class COCOeval:
         dt_score = np.ascontiguousarray(dt.score[d_sel])
         if D and not np.all(np.isfinite(dt_score)):
             i = int(d_sel[np.nonzero(~np.isfinite(dt_score))[0][0]])
-            raise ValueError(f"cocoDt: result id {dt.ids[i]:g} (image {dt.image_ids[i]}) has score {dt.score[i]!r}")
+            raise ValueError(
+                f"cocoDt: result id {dt.ids[i]:g} (image {dt.image_ids[i]}) has score {dt.score[i]!r}"
+            )
         dt_area = np.ascontiguousarray(dt.area[d_sel])
         if D and np.isnan(dt_area).any():
             i = int(d_sel[np.nonzero(np.isnan(dt_area))[0][0]])
@@ -352,7 +356,9 @@ class COCOeval:
         if bad_box.any():
             i = int(g_sel[np.nonzero(bad_box)[0][0]])
             why = "use_area=False" if not self.use_area else "it has no labelled joint"
-            raise ValueError(f"cocoGt: annotation id {gt.ids[i]:g} (image {gt.image_ids[i]}) needs a 'bbox' ({why})")
+            raise ValueError(
+                f"cocoGt: annotation id {gt.ids[i]:g} (image {gt.image_ids[i]}) needs a 'bbox' ({why})"
+            )
         gt_ids = gt.ids[g_sel]
         if G:
             uniq, cnt = np.unique(gt_ids, return_counts=True)
@@ -367,8 +373,16 @@ class COCOeval:
             id_maps = None
             gt_ids_int, dt_ids_int = np.ascontiguousarray(gt_ids), np.ascontiguousarray(dt_ids)
 
-        gt_counts = np.bincount(g_group, minlength=num_groups).astype(np.int64) if num_groups else np.zeros(0, np.int64)
-        dt_counts = np.bincount(d_group, minlength=num_groups).astype(np.int64) if num_groups else np.zeros(0, np.int64)
+        gt_counts = (
+            np.bincount(g_group, minlength=num_groups).astype(np.int64)
+            if num_groups
+            else np.zeros(0, np.int64)
+        )
+        dt_counts = (
+            np.bincount(d_group, minlength=num_groups).astype(np.int64)
+            if num_groups
+            else np.zeros(0, np.int64)
+        )
         max_det = int(p.maxDets[-1])
         kept = np.minimum(dt_counts, max_det)
         pair = kept * gt_counts if p.useCats else np.zeros_like(kept)
@@ -507,7 +521,9 @@ class COCOeval:
         self._log(f"DONE (t={time.time() - tic:0.2f}s).")
 
     # ------------------------------------------------------------------ summarize
-    def _summarize(self, ap: int = 1, iouThr: float | None = None, areaRng: str = "all", maxDets: int = 100) -> float:
+    def _summarize(
+        self, ap: int = 1, iouThr: float | None = None, areaRng: str = "all", maxDets: int = 100
+    ) -> float:
         p = self.params
         fmt = "{:0.3f}" if self.compat == "pycocotools" else "{: 0.3f}"
         i_str = " {:<18} {} @[ IoU={:<9} | area={:>6s} | maxDets={:>3d} ] = " + fmt
@@ -572,11 +588,20 @@ class COCOeval:
         images = self.cocoGt.dataset.get("images", [])
         missing = [img.get("id") for img in images if "crowdIndex" not in img]
         if missing:
-            raise ValueError(f"keypoints_crowd: image id {missing[0]} has no 'crowdIndex' (CrowdPose annotations)")
+            raise ValueError(
+                f"keypoints_crowd: image id {missing[0]} has no 'crowdIndex' (CrowdPose annotations)"
+            )
         easy = [img["id"] for img in images if img["crowdIndex"] < first]
         mid = [img["id"] for img in images if first <= img["crowdIndex"] < second]
         hard = [img["id"] for img in images if img["crowdIndex"] >= second]
-        saved = (_copy_params(self.params), self.eval, self._state, self._paramsEval, self._evalImgs, self._ious)
+        saved = (
+            _copy_params(self.params),
+            self.eval,
+            self._state,
+            self._paramsEval,
+            self._evalImgs,
+            self._ious,
+        )
         res = []
         try:
             for ids in (easy, mid, hard):

@@ -86,7 +86,7 @@ def _ids_array(values: list[Any], what: str) -> np.ndarray:
     return arr.astype(object)
 
 
-def _float_column(values: list[Any], name: str, anns: Sequence[dict], what: str) -> np.ndarray:
+def _float_column(values: list[Any], name: str, label, what: str) -> np.ndarray:
     try:
         return np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError):
@@ -94,9 +94,7 @@ def _float_column(values: list[Any], name: str, anns: Sequence[dict], what: str)
             try:
                 float(v)
             except (TypeError, ValueError):
-                raise ValueError(
-                    f"{what}: annotation id {anns[i].get('id', i)} has a non-numeric {name!r}: {v!r}"
-                ) from None
+                raise ValueError(f"{what}: {label(i)} has a non-numeric {name!r}: {v!r}") from None
         raise
 
 
@@ -105,8 +103,10 @@ def columns_from_annotations(
 ) -> AnnColumns:
     """Build :class:`AnnColumns` from COCO annotation dicts (one pass per field, vectorised).
 
-    ``ids`` replaces the annotations' own ``id`` fields (results get 1..N before they have ids).
+    ``ids`` replaces the annotations' own ``id`` fields (results get 1..N before they have ids); errors
+    then name the result by its list position.
     """
+    results = ids is not None
     n = len(anns)
     for i, a in enumerate(anns):
         if not isinstance(a, dict):
@@ -119,7 +119,15 @@ def columns_from_annotations(
         i = next(i for i, a in enumerate(anns) if exc.args[0] not in a)
         name = f"annotation id {ids[i]}" if ids is not None and i < len(ids) else f"entry {i}"
         raise ValueError(f"{what}: {name} has no {exc.args[0]!r}") from None
-    ids_f = _float_column(ids, "id", anns, what)
+
+    def label(i: int) -> str:
+        return (
+            f"result {i} (image {image_ids[i]})"
+            if results
+            else f"annotation id {_fmt(ids[i])} (image {image_ids[i]})"
+        )
+
+    ids_f = _float_column(ids, "id", label, what)
     kp_list = [a.get("keypoints") for a in anns]
     keypoints, bad = None, None
     if n:
@@ -134,33 +142,29 @@ def columns_from_annotations(
             i = next((i for i, ln in enumerate(lengths) if ln != ref or ln < 0), 0)
             kp = kp_list[i]
             if kp is None:
-                bad = f"annotation id {_fmt(ids[i])} (image {image_ids[i]}) has no 'keypoints'"
+                bad = f"{label(i)} has no 'keypoints'"
             elif lengths[i] != ref:
-                bad = (
-                    f"annotation id {_fmt(ids[i])} (image {image_ids[i]}) has {lengths[i]} keypoint values, "
-                    f"others have {ref}"
-                )
+                bad = f"{label(i)} has {lengths[i]} keypoint values, others have {ref}"
             else:
-                bad = f"annotation id {_fmt(ids[i])} (image {image_ids[i]}) has non-numeric keypoints"
+                bad = f"{label(i)} has non-numeric keypoints"
         if keypoints is not None and keypoints.shape[1] % 3 != 0:
-            bad = (
-                f"annotation id {_fmt(ids[0])} (image {image_ids[0]}) has {keypoints.shape[1]} keypoint values, "
-                "not a multiple of 3"
-            )
+            bad = f"{label(0)} has {keypoints.shape[1]} keypoint values, not a multiple of 3"
             keypoints = None
-    area = _float_column([a.get("area", _NAN) for a in anns], "area", anns, what)
+    area = _float_column([a.get("area", _NAN) for a in anns], "area", label, what)
     boxes = [a.get("bbox") for a in anns]
     bbox = np.full((n, 4), _NAN)
     if n:
         try:
-            bbox = np.asarray([b if b is not None and len(b) == 4 else (_NAN,) * 4 for b in boxes], dtype=np.float64)
+            bbox = np.asarray(
+                [b if b is not None and len(b) == 4 else (_NAN,) * 4 for b in boxes], dtype=np.float64
+            )
         except (TypeError, ValueError):
             i = next(i for i, b in enumerate(boxes) if b is not None and not _is_box(b))
-            raise ValueError(f"{what}: annotation id {_fmt(ids[i])} has a malformed 'bbox': {boxes[i]!r}") from None
+            raise ValueError(f"{what}: {label(i)} has a malformed 'bbox': {boxes[i]!r}") from None
         bbox = bbox.reshape(n, 4)
     iscrowd = np.asarray([1 if a.get("iscrowd", 0) else 0 for a in anns], dtype=np.uint8)
-    num_kp = _float_column([a.get("num_keypoints", _NAN) for a in anns], "num_keypoints", anns, what)
-    score = _float_column([a.get("score", _NAN) for a in anns], "score", anns, what)
+    num_kp = _float_column([a.get("num_keypoints", _NAN) for a in anns], "num_keypoints", label, what)
+    score = _float_column([a.get("score", _NAN) for a in anns], "score", label, what)
     return AnnColumns(
         ids=ids_f,
         image_ids=_ids_array(image_ids, what),

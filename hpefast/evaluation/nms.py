@@ -36,9 +36,10 @@ def oks_iou(
     sig = resolve_sigmas(sigmas)
     variances = (sig * 2) ** 2
     g = np.asarray(g, np.float64).reshape(-1)
-    d = np.asarray(d, np.float64).reshape(len(a_d), -1)
-    if g.shape[0] != 3 * len(sig) or d.shape[1] != 3 * len(sig):
+    d = np.asarray(d, np.float64)
+    if g.shape[0] != 3 * len(sig) or d.size != len(a_d) * 3 * len(sig):
         raise ValueError(f"oks_iou: poses must have 3 x {len(sig)} values (one triplet per sigma)")
+    d = d.reshape(len(a_d), g.shape[0])
     xg, yg, vg = g[0::3], g[1::3], g[2::3]
     ious = np.zeros(len(d), dtype=np.float32)
     a_d = np.asarray(a_d, np.float64)

@@ -7,13 +7,20 @@ from collections.abc import Sequence
 import numpy as np
 
 # pycocotools' default (Params.setKpParams), the COCO-17 person sigmas.
-COCO_SIGMAS = np.array([0.26, 0.25, 0.25, 0.35, 0.35, 0.79, 0.79, 0.72, 0.72, 0.62, 0.62, 1.07, 1.07, 0.87, 0.87, 0.89, 0.89]) / 10.0
+COCO_SIGMAS = (
+    np.array(
+        [0.26, 0.25, 0.25, 0.35, 0.35, 0.79, 0.79, 0.72, 0.72, 0.62, 0.62, 1.07, 1.07, 0.87, 0.87, 0.89, 0.89]
+    )
+    / 10.0
+)
 
 # Used only when hpefast.keypoints cannot be imported: the two sets the evaluation tools themselves fix
 # (pycocotools' COCO default; CrowdPose's, as xtcocotools' CrowdPose examples pass them).
 _FALLBACK = {
     "coco": COCO_SIGMAS,
-    "crowdpose": np.array([0.079, 0.079, 0.072, 0.072, 0.062, 0.062, 0.107, 0.107, 0.087, 0.087, 0.089, 0.089, 0.079, 0.079]),
+    "crowdpose": np.array(
+        [0.079, 0.079, 0.072, 0.072, 0.062, 0.062, 0.107, 0.107, 0.087, 0.087, 0.089, 0.089, 0.079, 0.079]
+    ),
 }
 
 

@@ -11,7 +11,12 @@ from typing import Any
 
 import numpy as np
 
-COCO_SIGMAS = np.array([0.26, 0.25, 0.25, 0.35, 0.35, 0.79, 0.79, 0.72, 0.72, 0.62, 0.62, 1.07, 1.07, 0.87, 0.87, 0.89, 0.89]) / 10.0
+COCO_SIGMAS = (
+    np.array(
+        [0.26, 0.25, 0.25, 0.35, 0.35, 0.79, 0.79, 0.72, 0.72, 0.62, 0.62, 1.07, 1.07, 0.87, 0.87, 0.89, 0.89]
+    )
+    / 10.0
+)
 
 
 def make_coco_keypoints(
@@ -114,7 +119,12 @@ def make_coco_keypoints(
             kp = np.asarray(r["keypoints"]).reshape(-1, 3)
             x0, y0 = kp[:, 0].min(), kp[:, 1].min()
             pad = rng.uniform(0.0, 10.0)
-            r["bbox"] = [float(x0 - pad), float(y0 - pad), float(np.ptp(kp[:, 0]) + 2 * pad), float(np.ptp(kp[:, 1]) + 2 * pad)]
+            r["bbox"] = [
+                float(x0 - pad),
+                float(y0 - pad),
+                float(np.ptp(kp[:, 0]) + 2 * pad),
+                float(np.ptp(kp[:, 1]) + 2 * pad),
+            ]
     cats = [
         {
             "id": c,
@@ -133,4 +143,9 @@ def _result(
 ) -> dict[str, Any]:
     conf = rng.uniform(0.05, 1.0, size=xs.shape)
     kp = np.stack([np.round(xs, 3), np.round(ys, 3), np.round(conf, 3)], 1).ravel()
-    return {"image_id": img_id, "category_id": cat, "keypoints": kp.tolist(), "score": float(np.clip(score, 0.0, 1.0))}
+    return {
+        "image_id": img_id,
+        "category_id": cat,
+        "keypoints": kp.tolist(),
+        "score": float(np.clip(score, 0.0, 1.0)),
+    }

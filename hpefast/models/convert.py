@@ -323,3 +323,103 @@ def init_backbone_from_mae(
     bb.load_state_dict({k: src[k] for k in loaded}, strict=False)
     missing = [k for k in target if k not in src]
     return {"loaded": loaded, "missing": missing, "unexpected": unexpected}
+
+
+# --- pretrained weights into an existing model -----------------------------------------------------
+def _src_grid(n_tokens: int) -> tuple[int, int] | None:
+    if n_tokens in _GRIDS:
+        return _GRIDS[n_tokens]
+    side = int(round(n_tokens**0.5))
+    return (side, side) if side * side == n_tokens else None
+
+
+def load_pretrained(
+    model: ViTPose,
+    source: str | os.PathLike | Mapping[str, Any],
+    *,
+    expert: int | str | None = None,
+    backbone_only: bool = False,
+    trusted: bool = False,
+) -> dict[str, list[str]]:
+    """Initialise ``model`` from a foreign checkpoint: an official ViTPose / ViTPose+ / union checkpoint
+    (backbone and head), or a backbone-only one (MAE: see ``init_backbone_from_mae``).
+
+    - The head is loaded only when its keypoint count equals the model's; otherwise ValueError (a
+      checkpoint of another layout), unless ``backbone_only=True``. With per-dataset heads every head
+      starts from the checkpoint's head.
+    - ViTPose+ into a model with experts: experts and associate heads load as they are (expert e ->
+      dataset e, associate head j -> head j + 1, heads only where K matches); into a plain model:
+      pass ``expert`` to merge that dataset's expert into fc2 (``select_vitpose_plus_expert``).
+    - Plain fc2 into a model with experts: fc2's last ``part_features`` rows seed every expert.
+    - A position embedding of another grid is resized bicubically.
+
+    Returns ``{"loaded", "missing", "unexpected"}`` (model parameter names / unused checkpoint keys).
+    """
+    sd = read_state_dict(source, trusted=trusted)
+    if not any(k.startswith("keypoint_head.") for k in sd):
+        return init_backbone_from_mae(model, sd)
+    cfg = model.cfg
+    target = model.state_dict()
+    src: dict[str, Tensor] = {}
+    heads: dict[int, dict[str, Tensor]] = {}  # decoder index -> its weights (official names stripped)
+    if is_vitpose_plus(sd) and cfg.num_experts and expert is None:
+        for k, v in sd.items():
+            m = _EXPERT.search(k)
+            if m and int(m.group(1)) >= cfg.num_experts:
+                continue
+            if k.startswith("backbone."):
+                src[k] = v
+            elif k.startswith("keypoint_head."):
+                heads.setdefault(0, {})[k[len("keypoint_head.") :]] = v
+            elif a := _ASSOC.match(k):
+                heads.setdefault(int(a.group(1)) + 1, {})[k[a.end() :]] = v
+    else:
+        conv = convert_official_state_dict(sd, expert=expert)
+        src = {k: v for k, v in conv.items() if k.startswith("backbone.")}
+        heads[0] = {k[len("head.decoders.0.") :]: v for k, v in conv.items() if k.startswith("head.")}
+        if cfg.per_dataset_heads:
+            heads = {d: heads[0] for d in range(cfg.num_decoders)}
+    # backbone adaptations: position grid, experts from a plain fc2
+    pe = src.get("backbone.pos_embed")
+    if pe is not None and pe.shape != target["backbone.pos_embed"].shape and pe.shape[-1] == cfg.embed_dim:
+        grid = _src_grid(pe.shape[1] - 1)
+        if grid is None:
+            raise ValueError(f"cannot resize a position embedding of {pe.shape[1] - 1} tokens")
+        gw, gh = cfg.patch_grid
+        src["backbone.pos_embed"] = resize_pos_embed(pe, (gh, gw), grid)
+    if cfg.num_experts:
+        part = cfg.part_features
+        for k in [k for k in src if ".mlp.fc2." in k and src[k].shape[0] == cfg.embed_dim]:
+            full = src.pop(k)
+            src[k] = full[:-part]
+            for e in range(cfg.num_experts):
+                src[k.replace(".mlp.fc2.", f".mlp.experts.{e}.")] = full[-part:]
+    unexpected: list[str] = []
+    for d, h in sorted(heads.items()):
+        k_ckpt = int(h["final_layer.weight"].shape[0])
+        if d >= cfg.num_decoders:
+            unexpected += [f"head {d}"]
+            continue
+        if k_ckpt != cfg.num_keypoints:
+            if backbone_only or d > 0:
+                unexpected += [f"head {d} ({k_ckpt} keypoints)"]
+                continue
+            raise ValueError(
+                f"checkpoint head has {k_ckpt} keypoints but the model has {cfg.num_keypoints} (layout "
+                f"{cfg.layout!r}): it is a checkpoint of another layout; pass backbone_only=True to load "
+                "only the backbone"
+            )
+        if not backbone_only:
+            src.update({f"head.decoders.{d}.{k}": v for k, v in h.items()})
+    bad = [
+        f"{k}: checkpoint {list(v.shape)} vs model {list(target[k].shape)}"
+        for k, v in src.items()
+        if k in target and v.shape != target[k].shape
+    ]
+    if bad:
+        raise ValueError("checkpoint does not fit the model: " + "; ".join(bad[:5]))
+    unexpected += [k for k in src if k not in target]
+    loaded = [k for k in src if k in target]
+    model.load_state_dict({k: src[k] for k in loaded}, strict=False)
+    missing = [k for k in target if k not in src and not k.endswith("num_batches_tracked")]
+    return {"loaded": loaded, "missing": missing, "unexpected": unexpected}

@@ -37,7 +37,16 @@ def _oks_op(
     if n == 0:
         return out
     cuda = pred.device.type == "cuda"
-    args = (cuda, n, k, pred.data_ptr(), gt.data_ptr(), visible.data_ptr(), area.data_ptr(), sigmas.data_ptr())
+    args = (
+        cuda,
+        n,
+        k,
+        pred.data_ptr(),
+        gt.data_ptr(),
+        visible.data_ptr(),
+        area.data_ptr(),
+        sigmas.data_ptr(),
+    )
     if cuda:
         with torch.cuda.device(pred.device):
             lib().oks(*args, out.data_ptr(), cuda_stream(pred))
@@ -82,7 +91,16 @@ def _pckh_op(
     if n == 0:
         return out
     cuda = pred.device.type == "cuda"
-    args = (cuda, n, k, pred.data_ptr(), gt.data_ptr(), visible.data_ptr(), headboxes.data_ptr(), float(threshold))
+    args = (
+        cuda,
+        n,
+        k,
+        pred.data_ptr(),
+        gt.data_ptr(),
+        visible.data_ptr(),
+        headboxes.data_ptr(),
+        float(threshold),
+    )
     if cuda:
         with torch.cuda.device(pred.device):
             lib().pckh(*args, out.data_ptr(), cuda_stream(pred))

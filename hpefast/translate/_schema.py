@@ -17,8 +17,9 @@ def get_schema(name: str) -> Any:
 
 
 def index_map(src: str, dst: str) -> np.ndarray:
-    """``[Kd]`` int64: for each joint of ``dst`` the index of the same joint in ``src``, or -1 when ``src`` has
-    no counterpart. Example: ``index_map("coco", "mpii")[0] == 16`` (MPII right_ankle is COCO right_ankle)."""
+    """``[Kd]`` int64: for each joint of ``dst`` the index of the same joint in ``src``, or -1 when ``src``
+    has no counterpart. Example: ``index_map("coco", "mpii")[0] == 16`` (MPII right_ankle is COCO's
+    right_ankle)."""
     from hpefast.keypoints import mapping_index
 
     return np.asarray(mapping_index(src, dst), dtype=np.int64)

@@ -89,16 +89,19 @@ def residuals(
     frame: str = "body",
 ) -> np.ndarray:
     """``[M, K, 2]`` normalised residuals ``(pred - gt) / unit`` of ``pred_keypoints [M, K, >=2]`` against
-    ``gt_keypoints [M, K, 3]`` (both in ``schema``, image pixels); NaN where the joint is not labelled or the
-    person has no unit. ``frame="body"`` rotates each residual into the person's torso frame (x: towards the
-    person's left as seen from the front, y: from the shoulders down to the hips; for an upright person facing
-    the camera this is the image frame); ``"image"`` keeps image axes."""
+    ``gt_keypoints [M, K, 3]`` (both in ``schema``, image pixels); NaN where the joint is not labelled, not
+    predicted (NaN prediction) or the person has no unit. ``frame="body"`` rotates each residual into the
+    person's torso frame (x: towards the person's left as seen from the front, y: from the shoulders down
+    to the hips; for an upright person facing the camera this is the image frame); ``"image"`` keeps image
+    axes."""
     if frame not in FRAMES:
         raise ValueError(f"frame must be one of {FRAMES}, got {frame!r}")
     pred = np.asarray(pred_keypoints, dtype=np.float64)
     gt = np.asarray(gt_keypoints, dtype=np.float64)
     if pred.shape[:2] != gt.shape[:2]:
-        raise ValueError(f"pred_keypoints {pred.shape} and gt_keypoints {gt.shape} differ in people or joints")
+        raise ValueError(
+            f"pred_keypoints {pred.shape} and gt_keypoints {gt.shape} differ in people or joints"
+        )
     units = np.asarray(units, dtype=np.float64)
     r = (pred[..., :2] - gt[..., :2]) / units[:, None, None]
     if frame == "body":
@@ -138,7 +141,12 @@ def _kurtosis_z(x: np.ndarray) -> tuple[float, float]:
     e = 3.0 * (n - 1) / (n + 1)
     var = 24.0 * n * (n - 2) * (n - 3) / ((n + 1) * (n + 1.0) * (n + 3) * (n + 5))
     z = (b2 - e) / math.sqrt(var)
-    sqrtbeta1 = 6.0 * (n * n - 5 * n + 2) / ((n + 7) * (n + 9)) * math.sqrt(6.0 * (n + 3) * (n + 5) / (n * (n - 2) * (n - 3)))
+    sqrtbeta1 = (
+        6.0
+        * (n * n - 5 * n + 2)
+        / ((n + 7) * (n + 9))
+        * math.sqrt(6.0 * (n + 3) * (n + 5) / (n * (n - 2) * (n - 3)))
+    )
     a = 6.0 + 8.0 / sqrtbeta1 * (2.0 / sqrtbeta1 + math.sqrt(1 + 4.0 / sqrtbeta1**2))
     term1 = 1 - 2 / (9.0 * a)
     denom = 1 + z * math.sqrt(2 / (a - 4.0))
@@ -158,7 +166,9 @@ def normality_test(x: np.ndarray) -> dict[str, float]:
     x = np.asarray(x, dtype=np.float64).reshape(-1)
     x = x[np.isfinite(x)]
     n = int(x.size)
-    out = dict(n=n, skew=math.nan, kurtosis=math.nan, z_skew=math.nan, z_kurtosis=math.nan, K2=math.nan, p=math.nan)
+    out = dict(
+        n=n, skew=math.nan, kurtosis=math.nan, z_skew=math.nan, z_kurtosis=math.nan, K2=math.nan, p=math.nan
+    )
     if n < 8 or np.all(x == x[0]):
         return out
     b1, zs = _skew_z(x)
@@ -280,7 +290,8 @@ def analyse_predictions(
     if translator is not None:
         if (translator.src, translator.dst) != (preds.schema, gt.schema):
             raise ValueError(
-                f"the translator maps {translator.src!r} -> {translator.dst!r}, not {preds.schema!r} -> {gt.schema!r}"
+                f"the translator maps {translator.src!r} -> {translator.dst!r}, "
+                f"not {preds.schema!r} -> {gt.schema!r}"
             )
         boxes, _ = prediction_boxes(preds, box_mode or translator.meta.get("box_mode", "auto"))
         kp = translator.predict(preds.keypoints[pi], boxes[pi])
@@ -289,7 +300,12 @@ def analyse_predictions(
         kp[:, index_map(preds.schema, gt.schema) < 0, :2] = np.nan  # joints the model lacks: no residual
     g = gt.keypoints[gi]
     units = person_units(
-        g, gt.schema, unit, boxes=gt.boxes[gi], area=gt.area[gi], headbox=None if gt.headbox is None else gt.headbox[gi]
+        g,
+        gt.schema,
+        unit,
+        boxes=gt.boxes[gi],
+        area=gt.area[gi],
+        headbox=None if gt.headbox is None else gt.headbox[gi],
     )
     out = analyse(kp, g, gt.schema, units, frame, name)
     out.update(unit=unit, src=preds.schema, matched=len(gi), gt_people=len(gt))

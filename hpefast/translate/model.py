@@ -1,4 +1,5 @@
-"""``KeypointTranslator``: a small network that turns keypoints in one dataset's representation into another's.
+"""``KeypointTranslator``: a small network that turns keypoints in one dataset's representation into
+another's.
 
 Coordinates are normalised by the person box (centre at the box centre, unit = the longer box side), so the
 network sees a pose, not an image position. The prediction for destination joint ``j`` is
@@ -150,7 +151,8 @@ class KeypointTranslator:
     def __repr__(self) -> str:
         shared = int((self.index_map >= 0).sum())
         return (
-            f"KeypointTranslator(src={self.src!r}, dst={self.dst!r}, hidden={self.hidden}, layers={self.layers}, "
+            f"KeypointTranslator(src={self.src!r}, dst={self.dst!r}, hidden={self.hidden}, "
+            f"layers={self.layers}, "
             f"shared joints={shared}/{self.num_dst}, fitted={self.fitted})"
         )
 
@@ -159,22 +161,29 @@ class KeypointTranslator:
         kp = _as_array(src_keypoints, "src_keypoints")
         if kp.ndim != 3 or kp.shape[1:] != (self.num_src, 3):
             raise ValueError(
-                f"src_keypoints must have shape [N, {self.num_src}, 3] (x, y, score) for schema {self.src!r}, "
+                f"src_keypoints must have shape [N, {self.num_src}, 3] (x, y, score) for schema "
+                f"{self.src!r}, "
                 f"got {list(kp.shape)}"
             )
         if not np.isfinite(kp).all():
             raise ValueError("src_keypoints contains NaN or inf")
         bx = _as_array(boxes, "boxes")
         if bx.ndim != 2 or bx.shape != (kp.shape[0], 4):
-            raise ValueError(f"boxes must have shape [N, 4] (x, y, w, h) with N={kp.shape[0]}, got {list(bx.shape)}")
+            raise ValueError(
+                f"boxes must have shape [N, 4] (x, y, w, h) with N={kp.shape[0]}, got {list(bx.shape)}"
+            )
         if not np.isfinite(bx).all():
             raise ValueError("boxes contains NaN or inf")
         bad = np.flatnonzero(np.maximum(bx[:, 2], bx[:, 3]) <= 0)
         if len(bad):
-            raise ValueError(f"boxes must have a positive width or height; box {int(bad[0])} is {bx[bad[0]].tolist()}")
+            raise ValueError(
+                f"boxes must have a positive width or height; box {int(bad[0])} is {bx[bad[0]].tolist()}"
+            )
         return kp, bx
 
-    def _features(self, kp: np.ndarray, bx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, np.ndarray, np.ndarray]:
+    def _features(
+        self, kp: np.ndarray, bx: np.ndarray
+    ) -> tuple[torch.Tensor, torch.Tensor, np.ndarray, np.ndarray]:
         xy, centre, unit = normalise(kp, bx)
         scores = np.clip(kp[..., 2], 0.0, 1.0)
         xy = np.where(scores[..., None] > 0, xy, 0.0)  # unlabelled source joints carry no position
@@ -210,7 +219,8 @@ class KeypointTranslator:
         dst = _as_array(dst_keypoints, "dst_keypoints")
         if dst.ndim != 3 or dst.shape != (kp.shape[0], self.num_dst, 3):
             raise ValueError(
-                f"dst_keypoints must have shape [N, {self.num_dst}, 3] (x, y, visibility) for schema {self.dst!r} "
+                f"dst_keypoints must have shape [N, {self.num_dst}, 3] (x, y, visibility) for schema "
+                f"{self.dst!r} "
                 f"with N={kp.shape[0]} (the number of source poses), got {list(dst.shape)}"
             )
         vis = dst[..., 2]
@@ -222,7 +232,9 @@ class KeypointTranslator:
         if not labelled.any():
             raise ValueError("dst_keypoints has no labelled joint (every v == 0): nothing to fit")
         if steps < 0 or batch_size <= 0:
-            raise ValueError(f"steps must be >= 0 and batch_size > 0, got steps={steps}, batch_size={batch_size}")
+            raise ValueError(
+                f"steps must be >= 0 and batch_size > 0, got steps={steps}, batch_size={batch_size}"
+            )
 
         xy, scores, centre, unit = self._features(kp, bx)
         # Targets: never read where unlabelled (replaced by 0 before anything touches them).
@@ -236,15 +248,21 @@ class KeypointTranslator:
 
         gen = torch.Generator(device="cpu").manual_seed(self.seed)
         opt = torch.optim.AdamW(self.net.parameters(), lr=lr, weight_decay=weight_decay)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / max(steps, 1))))
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / max(steps, 1)))
+        )
         n = xy.shape[0]
         with _cpu_threads(self.device, 1):
-            self._train(xy, scores, target, mask, flip_src, flip_dst, gen, opt, sched, n, steps, batch_size, verbose)
+            self._train(
+                xy, scores, target, mask, flip_src, flip_dst, gen, opt, sched, n, steps, batch_size, verbose
+            )
         self.net.eval()
         self.fitted = True
         return self
 
-    def _train(self, xy, scores, target, mask, flip_src, flip_dst, gen, opt, sched, n, steps, batch_size, verbose):
+    def _train(
+        self, xy, scores, target, mask, flip_src, flip_dst, gen, opt, sched, n, steps, batch_size, verbose
+    ):
         self.net.train()
         history: list[tuple[int, float]] = []
         t0, running = time.perf_counter(), 0.0
@@ -267,7 +285,9 @@ class KeypointTranslator:
                 k = (step % 100) + 1
                 history.append((step + 1, running / k))
                 if verbose:
-                    print(f"step {step + 1}/{steps}  loss {running / k:.5f}  ({time.perf_counter() - t0:.1f}s)")
+                    print(
+                        f"step {step + 1}/{steps}  loss {running / k:.5f}  ({time.perf_counter() - t0:.1f}s)"
+                    )
                 running = 0.0
         self.history = history
 
@@ -313,7 +333,9 @@ class KeypointTranslator:
             return out
         self.net.eval()
         xy, scores, centre, unit = self._features(kp, bx)
-        pred = torch.cat([self.net(xy[i : i + batch_size], scores[i : i + batch_size]) for i in range(0, n, batch_size)])
+        pred = torch.cat(
+            [self.net(xy[i : i + batch_size], scores[i : i + batch_size]) for i in range(0, n, batch_size)]
+        )
         out[..., :2] = pred.double().cpu().numpy() * unit[:, None, None] + centre[:, None]
         out[..., 2] = self._scores(np.clip(kp[..., 2], 0.0, None))
         return out
@@ -369,7 +391,9 @@ class KeypointTranslator:
         cfg_file, weights_file = folder / CONFIG_FILE, folder / WEIGHTS_FILE
         for f in (cfg_file, weights_file):
             if not f.is_file():
-                raise FileNotFoundError(f"{f} not found (a translator folder holds {CONFIG_FILE} and {WEIGHTS_FILE})")
+                raise FileNotFoundError(
+                    f"{f} not found (a translator folder holds {CONFIG_FILE} and {WEIGHTS_FILE})"
+                )
         try:
             cfg = json.loads(cfg_file.read_text())
         except json.JSONDecodeError as exc:
@@ -388,7 +412,10 @@ class KeypointTranslator:
         )
         for key, schema in (("src_names", self.src_schema), ("dst_names", self.dst_schema)):
             if list(schema.names) != list(cfg[key]):
-                raise ValueError(f"{cfg_file}: the joints of schema {schema.name!r} changed since this translator was saved")
+                raise ValueError(
+                    f"{cfg_file}: the joints of schema {schema.name!r} changed since this translator "
+                    "was saved"
+                )
         state = load_file(str(weights_file), device=str(self.device))
         try:
             self.net.load_state_dict(state)

@@ -133,7 +133,9 @@ def guess_schema(annotation: str | os.PathLike | dict | list) -> str:
         for name in list_schemas():
             if get_schema(name).names == names:
                 return name
-    raise ValueError(f"{source}: cannot tell its keypoint schema from the categories' keypoint names; pass it explicitly")
+    raise ValueError(
+        f"{source}: cannot tell its keypoint schema from the categories' keypoint names; pass it explicitly"
+    )
 
 
 def read_ground_truth(
@@ -154,9 +156,13 @@ def read_ground_truth(
 
             heads = load_headboxes(headbox_file)
             if len(heads) != len(data):
-                raise ValueError(f"{headbox_file}: {len(heads)} head boxes for {len(data)} entries in {source}")
+                raise ValueError(
+                    f"{headbox_file}: {len(heads)} head boxes for {len(data)} entries in {source}"
+                )
         return _read_mpii(data, sch, source, heads)
-    raise ValueError(f"{source}: neither a COCO keypoint json (object with 'annotations') nor an MPII json (list)")
+    raise ValueError(
+        f"{source}: neither a COCO keypoint json (object with 'annotations') nor an MPII json (list)"
+    )
 
 
 def _read_coco(data: dict, sch: Any, source: str) -> GroundTruth:
@@ -165,14 +171,17 @@ def _read_coco(data: dict, sch: Any, source: str) -> GroundTruth:
     has_area = True
     for a in data["annotations"]:
         if not isinstance(a, dict) or "image_id" not in a or "keypoints" not in a:
-            raise ValueError(f"{source}: annotation {a.get('id') if isinstance(a, dict) else a!r} lacks image_id/keypoints")
+            raise ValueError(
+                f"{source}: annotation {a.get('id') if isinstance(a, dict) else a!r} lacks image_id/keypoints"
+            )
         has_area &= "area" in a
         if a.get("iscrowd", 0):
             continue
         kp = np.asarray(a["keypoints"], dtype=np.float64)
         if kp.size != 3 * k:
             raise ValueError(
-                f"{source}: annotation id {a.get('id')} has {kp.size} keypoint values, schema {sch.name!r} needs {3 * k}"
+                f"{source}: annotation id {a.get('id')} has {kp.size} keypoint values, "
+                f"schema {sch.name!r} needs {3 * k}"
             )
         kp = kp.reshape(k, 3)
         if not (kp[:, 2] > 0).any():
@@ -205,7 +214,9 @@ def _read_mpii(entries: list, sch: Any, source: str, heads: np.ndarray | None) -
         joints = np.asarray(e["joints"], dtype=np.float64)
         vis = np.asarray(e.get("joints_vis", np.ones(k)), dtype=np.float64).reshape(-1)
         if joints.shape != (k, 2) or vis.shape != (k,):
-            raise ValueError(f"{source}: MPII entry {i} needs joints [{k}, 2] and joints_vis [{k}] for schema {sch.name!r}")
+            raise ValueError(
+                f"{source}: MPII entry {i} needs joints [{k}, 2] and joints_vis [{k}] for schema {sch.name!r}"
+            )
         kp = np.zeros((k, 3))
         lab = vis > 0
         kp[lab, :2] = joints[lab] - 1.0  # 1-based MATLAB -> 0-based pixels
@@ -243,7 +254,9 @@ def _read_mpii(entries: list, sch: Any, source: str, heads: np.ndarray | None) -
     )
 
 
-def read_predictions(results: str | os.PathLike | list, schema: str, category_id: int | None = 1) -> Predictions:
+def read_predictions(
+    results: str | os.PathLike | list, schema: str, category_id: int | None = 1
+) -> Predictions:
     """Read COCO keypoint results (``[{image_id, category_id, keypoints: [3K], score, bbox?}, ...]``) of a
     model whose joints are ``schema``'s. Results of other categories are skipped (``category_id=None``
     keeps all); a missing ``score`` counts as the mean keypoint score."""
@@ -261,7 +274,8 @@ def read_predictions(results: str | os.PathLike | list, schema: str, category_id
         kp = np.asarray(r["keypoints"], dtype=np.float64)
         if kp.size != 3 * k:
             raise ValueError(
-                f"{source}: result {i} (image_id {r['image_id']}) has {kp.size} keypoint values; a {schema!r} "
+                f"{source}: result {i} (image_id {r['image_id']}) has {kp.size} keypoint values; "
+                f"a {schema!r} "
                 f"model gives {3 * k} (x, y, score for {k} joints): is --src right?"
             )
         kp = kp.reshape(k, 3)
@@ -271,7 +285,11 @@ def read_predictions(results: str | os.PathLike | list, schema: str, category_id
         kps.append(kp)
         scores.append(float(r["score"]) if "score" in r else float(kp[:, 2].mean()))
         b = r.get("bbox")
-        boxes.append(np.asarray(b, dtype=np.float64).reshape(4) if b is not None and len(b) == 4 else np.full(4, np.nan))
+        boxes.append(
+            np.asarray(b, dtype=np.float64).reshape(4)
+            if b is not None and len(b) == 4
+            else np.full(4, np.nan)
+        )
     return Predictions(
         schema=schema,
         image_id=np.array(ids, dtype=np.int64),
@@ -324,7 +342,9 @@ def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 
 
-def _oks(gt_kp: np.ndarray, area: np.ndarray, pred_kp: np.ndarray, sigmas: np.ndarray, joints: np.ndarray) -> np.ndarray:
+def _oks(
+    gt_kp: np.ndarray, area: np.ndarray, pred_kp: np.ndarray, sigmas: np.ndarray, joints: np.ndarray
+) -> np.ndarray:
     """[G, P] COCO OKS over ``joints`` (bool [K]) that are labelled in each ground truth."""
     var = (2 * sigmas[joints]) ** 2
     g, p = gt_kp[:, joints], pred_kp[:, joints]

@@ -34,7 +34,7 @@ def _save(fig: Any, path: str | os.PathLike) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        fig.savefig(tmp, format="png", dpi=90, bbox_inches="tight")
+        fig.savefig(tmp, format="png", dpi=90)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -69,7 +69,9 @@ def plot_histograms(result: dict[str, Any], path: str | os.PathLike, bins: int =
     keep, joints = _with_data(result)
     res = result["residuals"][:, keep]
     rows, cols = _grid(len(joints))
-    fig, axes = plt.subplots(rows, cols, figsize=(2.9 * cols, 2.3 * rows), squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(2.9 * cols, 2.3 * rows), squeeze=False, layout="constrained"
+    )
     for ax in axes.flat[len(joints) :]:
         ax.axis("off")
     for k, (ax, stats) in enumerate(zip(axes.flat, joints)):
@@ -80,14 +82,28 @@ def plot_histograms(result: dict[str, Any], path: str | os.PathLike, bins: int =
         edges = np.linspace(lo - pad, hi + pad, bins + 1)
         grid = np.linspace(edges[0], edges[-1], 200)
         for i, axis in enumerate(("x", "y")):
-            ax.hist(r[:, i], bins=edges, density=True, alpha=0.45, color=AXIS_COLOURS[axis], label=axis)
+            ax.hist(
+                r[:, i],
+                bins=edges,
+                density=True,
+                histtype="stepfilled",
+                alpha=0.45,
+                color=AXIS_COLOURS[axis],
+                label=axis,
+            )
             mu, sd = r[:, i].mean(), r[:, i].std(ddof=1)
             if sd > 0:
-                ax.plot(grid, np.exp(-0.5 * ((grid - mu) / sd) ** 2) / (sd * math.sqrt(2 * math.pi)),
-                        color=AXIS_COLOURS[axis], lw=1.2)  # fmt: skip
+                ax.plot(
+                    grid,
+                    np.exp(-0.5 * ((grid - mu) / sd) ** 2) / (sd * math.sqrt(2 * math.pi)),
+                    color=AXIS_COLOURS[axis],
+                    lw=1.2,
+                )
         ax.axvline(0.0, color="k", lw=0.6, ls=":")
         p = stats["normality"]
-        ax.set_title(f"{stats['joint']} (n={stats['n']})\np x={p['x']['p']:.2g}  y={p['y']['p']:.2g}", fontsize=8)
+        ax.set_title(
+            f"{stats['joint']} (n={stats['n']})\np x={p['x']['p']:.2g}  y={p['y']['p']:.2g}", fontsize=8
+        )
         ax.tick_params(labelsize=7)
     axes.flat[0].legend(fontsize=7, loc="upper right")
     unit = result.get("unit", "unit")
@@ -106,7 +122,9 @@ def plot_qq(result: dict[str, Any], path: str | os.PathLike) -> Path:
     keep, joints = _with_data(result)
     res = result["residuals"][:, keep]
     rows, cols = _grid(len(joints))
-    fig, axes = plt.subplots(rows, cols, figsize=(2.5 * cols, 2.5 * rows), squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(2.5 * cols, 2.5 * rows), squeeze=False, layout="constrained"
+    )
     for ax in axes.flat[len(joints) :]:
         ax.axis("off")
     lim = 4.0
@@ -136,9 +154,7 @@ def _ellipse(cov: np.ndarray, n: int = 60) -> np.ndarray:
     return (circle * np.sqrt(np.maximum(w, 0))) @ v.T
 
 
-def plot_bias(
-    results: Sequence[dict[str, Any]], path: str | os.PathLike, gain: float | None = None
-) -> Path:
+def plot_bias(results: Sequence[dict[str, Any]], path: str | os.PathLike, gain: float | None = None) -> Path:
     """One panel per result: the mean labelled pose (the schema's skeleton, grey), an arrow from each joint
     along its bias (mean residual) and, around the arrow's head, the 95 % confidence ellipse of that mean
     (an ellipse that covers the joint means no significant bias), all magnified by the same ``gain``
@@ -153,7 +169,9 @@ def plot_bias(
             default=0.0,
         )
         gain = 0.35 / biggest if biggest > 0 else 1.0
-    fig, axes = plt.subplots(1, len(results), figsize=(5.2 * len(results), 6.0), squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(
+        1, len(results), figsize=(5.2 * len(results), 6.0), squeeze=False, layout="constrained"
+    )
     for ax, r in zip(axes.flat, results):
         pose = np.asarray(r["mean_pose"])
         skeleton = get_schema(r["schema"]).skeleton
@@ -168,8 +186,13 @@ def plot_bias(
             if not np.isfinite(mean).all():
                 continue
             tip = pose[k] + gain * mean
-            ax.annotate("", xy=tip, xytext=pose[k], zorder=3,
-                        arrowprops=dict(arrowstyle="-|>", color="tab:red", lw=1.6, mutation_scale=10))  # fmt: skip
+            ax.annotate(
+                "",
+                xy=tip,
+                xytext=pose[k],
+                zorder=3,
+                arrowprops=dict(arrowstyle="-|>", color="tab:red", lw=1.6, mutation_scale=10),
+            )
             cov = np.asarray(j["cov"])
             if np.isfinite(cov).all() and j["n"] > 1:
                 # 95 % confidence region of the mean: covariance / n, radius sqrt(chi2_2(0.95)) = 2.448
@@ -185,6 +208,7 @@ def plot_bias(
         ax.tick_params(labelsize=7)
     unit = results[0].get("unit", "unit")
     fig.suptitle(
-        f"per-joint bias (mean of pred - gt) x{gain:.3g}, with 95% confidence ellipses; units: {unit}", fontsize=10
+        f"per-joint bias (mean of pred - gt) x{gain:.3g}, with 95% confidence ellipses; units: {unit}",
+        fontsize=10,
     )
     return _save(fig, path)

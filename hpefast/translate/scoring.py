@@ -34,13 +34,14 @@ def score_pckh(
     pred_index: np.ndarray,
     joints: np.ndarray,
     threshold: float = 0.5,
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """PCKh (percent) of ``keypoints [P, 16, >=2]`` (MPII schema, image pixels) against MPII ground truth.
 
     Each ground-truth person is scored with the prediction matched to it (``gt_index[i] <-> pred_index[i]``);
     people with no prediction count as misses on all their joints. Only joints in ``joints [16] bool`` are
     scored (the others are treated as not labelled). Uses ``hpefast.evaluation.pckh`` (head size
-    0.6 x head-box diagonal; Mean without pelvis and thorax).
+    0.6 x head-box diagonal; Mean without pelvis and thorax): per-part values, ``Mean``, ``Mean@0.1``, and
+    the lists ``per_joint`` and ``count``.
     """
     from hpefast.evaluation import pckh
 
@@ -49,7 +50,8 @@ def score_pckh(
     bad = ~np.isfinite(gt.headbox).all(axis=(1, 2))
     if bad.any():
         raise ValueError(
-            f"{gt.source}: MPII entry {int(gt.ann_id[np.flatnonzero(bad)[0]])} has no head box; PCKh needs one "
+            f"{gt.source}: MPII entry {int(gt.ann_id[np.flatnonzero(bad)[0]])} has no head box; "
+            "PCKh needs one "
             "per person (a 'headbox' key per entry, or --headboxes FILE)"
         )
     n = len(gt)
@@ -57,9 +59,11 @@ def score_pckh(
     pred[gt_index] = np.asarray(keypoints, dtype=np.float64)[pred_index, :, :2]
     visible = (gt.keypoints[..., 2] > 0) & np.asarray(joints, dtype=bool)[None]
     if n == 0 or not visible.any():
-        raise ValueError(f"{gt.source}: no labelled joint to score among {int(np.sum(joints))} selected joints")
+        raise ValueError(
+            f"{gt.source}: no labelled joint to score among {int(np.sum(joints))} selected joints"
+        )
     out = pckh(pred, gt.keypoints[..., :2], visible, gt.headbox, threshold=threshold)
-    return {str(k): float(v) for k, v in out.items()}
+    return {str(k): (np.asarray(v).tolist() if np.ndim(v) else float(v)) for k, v in out.items()}
 
 
 def score_coco(
@@ -168,7 +172,9 @@ def evaluate_translation(
 
     def add(method: str, kp: np.ndarray, joints: np.ndarray) -> None:
         m = score(gt, kp, preds, assignment, joints)
-        rows.append(dict(method=method, joints="all" if joints.all() else "shared", num_joints=int(joints.sum()), **m))
+        rows.append(
+            dict(method=method, joints="all" if joints.all() else "shared", num_joints=int(joints.sum()), **m)
+        )
 
     add("mapping", map_array(preds.keypoints, src, dst), shared)
     mode_used = None
@@ -203,5 +209,7 @@ def format_rows(result: dict[str, Any]) -> str:
     for r in result["rows"]:
         name, value = headline(r)
         shown = value if name == "PCKh" else 100.0 * value
-        lines.append(f"{r['method']:<12}{r['joints'] + ' (' + str(r['num_joints']) + ')':<14}{name:<8}{shown:>8.2f}")
+        lines.append(
+            f"{r['method']:<12}{r['joints'] + ' (' + str(r['num_joints']) + ')':<14}{name:<8}{shown:>8.2f}"
+        )
     return "\n".join(lines)

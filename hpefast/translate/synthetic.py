@@ -49,10 +49,13 @@ def coco_to_mpii(coco: np.ndarray) -> np.ndarray:
     """
     coco = np.asarray(coco, dtype=np.float64)
     c = {n: coco[:, i] for i, n in enumerate(get_schema("coco").names)}
-    up, left, length = _torso_frame(c["left_shoulder"][:, :2], c["right_shoulder"][:, :2],
-                                    c["left_hip"][:, :2], c["right_hip"][:, :2])  # fmt: skip
+    up, left, length = _torso_frame(
+        c["left_shoulder"][:, :2], c["right_shoulder"][:, :2], c["left_hip"][:, :2], c["right_hip"][:, :2]
+    )
     u, l = up * length[:, None], left * length[:, None]
-    torso_v = np.minimum.reduce([c[n][:, 2] for n in ("left_shoulder", "right_shoulder", "left_hip", "right_hip")])
+    torso_v = np.minimum.reduce(
+        [c[n][:, 2] for n in ("left_shoulder", "right_shoulder", "left_hip", "right_hip")]
+    )
 
     def moved(name: str, d_up: float, d_left: float) -> np.ndarray:
         out = c[name].copy()
@@ -65,8 +68,16 @@ def coco_to_mpii(coco: np.ndarray) -> np.ndarray:
     m["left_hip"] = moved("left_hip", -HIP_DOWN, HIP_OUT)
     m["right_shoulder"] = moved("right_shoulder", SHOULDER_UP, -SHOULDER_OUT)
     m["left_shoulder"] = moved("left_shoulder", SHOULDER_UP, SHOULDER_OUT)
-    for name in ("right_ankle", "right_knee", "left_knee", "left_ankle", "right_wrist", "right_elbow",
-                 "left_elbow", "left_wrist"):  # fmt: skip
+    for name in (
+        "right_ankle",
+        "right_knee",
+        "left_knee",
+        "left_ankle",
+        "right_wrist",
+        "right_elbow",
+        "left_elbow",
+        "left_wrist",
+    ):
         m[name] = c[name].copy()
     mid_sh = 0.5 * (c["left_shoulder"] + c["right_shoulder"])
     m["thorax"] = mid_sh.copy()
@@ -91,10 +102,13 @@ def mpii_to_coco(mpii: np.ndarray) -> np.ndarray:
     """
     mpii = np.asarray(mpii, dtype=np.float64)
     p = {n: mpii[:, i] for i, n in enumerate(get_schema("mpii").names)}
-    up, left, length = _torso_frame(p["left_shoulder"][:, :2], p["right_shoulder"][:, :2],
-                                    p["left_hip"][:, :2], p["right_hip"][:, :2])  # fmt: skip
+    up, left, length = _torso_frame(
+        p["left_shoulder"][:, :2], p["right_shoulder"][:, :2], p["left_hip"][:, :2], p["right_hip"][:, :2]
+    )
     u, l = up * length[:, None], left * length[:, None]
-    torso_v = np.minimum.reduce([p[n][:, 2] for n in ("left_shoulder", "right_shoulder", "left_hip", "right_hip")])
+    torso_v = np.minimum.reduce(
+        [p[n][:, 2] for n in ("left_shoulder", "right_shoulder", "left_hip", "right_hip")]
+    )
 
     def moved(name: str, d_up: float, d_left: float) -> np.ndarray:
         out = p[name].copy()
@@ -107,8 +121,16 @@ def mpii_to_coco(mpii: np.ndarray) -> np.ndarray:
     c["left_hip"] = moved("left_hip", HIP_DOWN, -HIP_OUT)
     c["right_shoulder"] = moved("right_shoulder", -SHOULDER_UP, SHOULDER_OUT)
     c["left_shoulder"] = moved("left_shoulder", -SHOULDER_UP, -SHOULDER_OUT)
-    for name in ("right_ankle", "right_knee", "left_knee", "left_ankle", "right_wrist", "right_elbow",
-                 "left_elbow", "left_wrist"):  # fmt: skip
+    for name in (
+        "right_ankle",
+        "right_knee",
+        "left_knee",
+        "left_ankle",
+        "right_wrist",
+        "right_elbow",
+        "left_elbow",
+        "left_wrist",
+    ):
         c[name] = p[name].copy()
     neck, top = p["upper_neck"], p["head_top"]
     a = top[:, :2] - neck[:, :2]

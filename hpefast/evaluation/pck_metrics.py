@@ -39,7 +39,9 @@ def _np(name: str, value: Any, shape_tail: tuple[int, ...], dtype=np.float64) ->
         arr = np.asarray(value, dtype=dtype)
     except (TypeError, ValueError):
         raise TypeError(f"{name} must be a numeric array, got {type(value).__name__}") from None
-    if arr.ndim != 1 + len(shape_tail) or any(t is not None and arr.shape[1 + i] != t for i, t in enumerate(shape_tail)):
+    if arr.ndim != 1 + len(shape_tail) or any(
+        t is not None and arr.shape[1 + i] != t for i, t in enumerate(shape_tail)
+    ):
         spec = ", ".join(["N"] + ["?" if t is None else str(t) for t in shape_tail])
         raise ValueError(f"{name} must have shape [{spec}], got {list(arr.shape)}")
     return arr
@@ -158,7 +160,11 @@ def pck(pred: Any, gt: Any, visible: Any, norm: Any, threshold: float = 0.05) ->
         if valid.any():
             acc[j] = float((d[valid] < threshold).sum() / valid.sum())
     good = acc >= 0
-    return {"per_joint": acc, "mean": float(acc[good].mean()) if good.any() else 0.0, "count": int(good.sum())}
+    return {
+        "per_joint": acc,
+        "mean": float(acc[good].mean()) if good.any() else 0.0,
+        "count": int(good.sum()),
+    }
 
 
 def pck_bbox(pred: Any, gt: Any, visible: Any, bboxes: Any, threshold: float = 0.05) -> dict[str, Any]:
