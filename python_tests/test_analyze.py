@@ -147,6 +147,7 @@ def test_analysis_recovers_a_known_labelling_bias(rng):
     )  # head up
 
 
+@pytest.mark.slow  # renders five figures: ~4 s of CPU, more on a busy machine
 def test_analyze_errors_command(tmp_path, capsys, rng):
     from hpefast.data.synthetic import write_dataset
 
