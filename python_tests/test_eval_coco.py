@@ -117,6 +117,25 @@ def test_generated_matches_pycocotools(options):
     assert 0.05 < ours.stats[0] < 0.95  # a meaningful, non-degenerate AP
 
 
+def test_inconsistent_ground_truth_fields_match_pycocotools():
+    """num_keypoints disagreeing with v, crowd regions with labelled joints, zero-size boxes."""
+    gt, res = make_coco_keypoints(num_images=200, seed=12, crowd_rate=0.0, empty_rate=0.2)
+    rng = np.random.default_rng(0)
+    for a in gt["annotations"]:
+        u = rng.random()
+        if u < 0.1:
+            a["num_keypoints"] = 0  # ignored although joints are labelled
+        elif u < 0.2:
+            a["num_keypoints"] = 3  # counted although (maybe) nothing is labelled
+        elif u < 0.25:
+            a["iscrowd"] = 1  # a crowd region with labelled joints
+        elif u < 0.28:
+            a["bbox"][2] = a["bbox"][3] = 0.0
+    ref = run_pycoco(gt, res)
+    ours = run_hpefast(gt, res)
+    assert_same_eval(ref, ours, check_images=True)
+
+
 def test_accepts_pycocotools_objects():
     gt, res = make_coco_keypoints(num_images=150, seed=11)
     ref = run_pycoco(gt, res)

@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
-
 import numpy as np
 import pytest
 import torch
 
-import hpefast.ops
 from hpefast._reference import oks as ref
-
-# The op module by its registered path (``hpefast.ops.oks`` names both the module and the function).
-_ops = importlib.import_module(hpefast.ops._OPS["oks"])
-oks, pckh = _ops.oks, _ops.pckh
+from hpefast.ops import oks, pckh
 
 
 def make(n=300, k=17, seed=0):

@@ -12,7 +12,7 @@ from hpefast.keypoints import get_schema
 from hpefast.translate import build_pairs, guess_schema, match, read_ground_truth, read_predictions
 from hpefast.translate._schema import map_array
 from hpefast.translate.pairs import prediction_boxes
-from hpefast.translate.synthetic import coco_to_mpii, mpii_headboxes, random_poses
+from hpefast.translate.synthetic import coco_to_mpii, mpii_headboxes, mpii_to_coco, random_poses
 
 
 def coco_dataset(rng, images=20, schema="coco"):
@@ -267,3 +267,24 @@ def test_pckh_scores_against_a_plain_count(rng):
     gt.headbox[3] = np.nan
     with pytest.raises(ValueError, match="MPII entry 3 has no head box"):
         score_pckh(gt, pred, gi, pi, joints)
+
+
+def test_evaluate_translation_rows_and_mismatched_translator(rng):
+    from hpefast.translate import KeypointTranslator, evaluate_translation
+
+    entries, mpii, _ = mpii_dataset(rng, n=30)
+    gt = read_ground_truth(entries, "mpii")
+    preds = read_predictions(results_from(mpii_to_coco(mpii), gt.image_id, rng, noise=0.5), "coco")
+    plain = evaluate_translation(gt, preds)
+    assert [(r["method"], r["joints"], r["num_joints"]) for r in plain["rows"]] == [("mapping", "shared", 12)]
+    assert plain["missing_joints"] == ["pelvis", "thorax", "upper_neck", "head_top"]
+    t = KeypointTranslator("coco", "mpii", hidden=8)  # untrained: the mapping on shared joints
+    rows = evaluate_translation(gt, preds, t)["rows"]
+    assert [(r["method"], r["joints"]) for r in rows] == [
+        ("mapping", "shared"),
+        ("translator", "shared"),
+        ("translator", "all"),
+    ]
+    assert rows[1]["Mean"] == pytest.approx(rows[0]["Mean"], abs=1e-9)
+    with pytest.raises(ValueError, match="the translator maps 'mpii' -> 'coco'"):
+        evaluate_translation(gt, preds, KeypointTranslator("mpii", "coco", hidden=8))

@@ -142,7 +142,6 @@ void cocoeval_oks_cpu(const CocoOksParams& p) {
 }
 
 void cocoeval_match_cpu(const CocoMatchParams& p) {
-  HPEFAST_CHECK(p.num_thresholds > 0 && p.num_areas > 0, "cocoeval: need thresholds and area ranges");
   const int64_t T = p.num_thresholds, A = p.num_areas;
   const int64_t Dk = p.total_kept, G = p.total_gt, NG = p.num_groups;
   const bool xt = p.mode == kMatchXtcocotools;

@@ -155,19 +155,6 @@ HPEFAST_HD double blur_zero_at(const float* m, int w, int h, const double* kw, i
   return acc;
 }
 
-// Blurred value at (x, y), BORDER_REFLECT_101 (cv2.GaussianBlur's default, as post_dark_udp calls it).
-HPEFAST_HD double blur_reflect_at(const float* m, int w, int h, const double* kw, int k, int x, int y) {
-  const int r = k / 2;
-  double acc = 0.0;
-  for (int i = 0; i < k; ++i) {
-    const float* row = m + static_cast<long long>(reflect101(y + i - r, h)) * w;
-    double s = 0.0;
-    for (int j = 0; j < k; ++j) s += kw[j] * row[reflect101(x + j - r, w)];
-    acc += kw[i] * s;
-  }
-  return acc;
-}
-
 // DarkPose needs c * b >= 1e-10 for every sample b (c = original max / blurred max >= 1) to skip the
 // clamp; when every b is at least this, log(c * b) = log c + log b and log c cancels in every derivative.
 constexpr double kDarkFastThreshold = 1.001e-10;

@@ -13,16 +13,30 @@ from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("checkpoint", help="hpefast checkpoint (directory, .safetensors or .json) or official .pth")
-    parser.add_argument("--format", choices=("onnx", "tensorrt"), default="onnx", help="output format (default onnx)")
-    parser.add_argument("--output", "-o", required=True, help="output file (.onnx, or .engine / .plan for tensorrt)")
+    parser.add_argument(
+        "checkpoint", help="hpefast checkpoint (directory, .safetensors or .json) or official .pth"
+    )
+    parser.add_argument(
+        "--format", choices=("onnx", "tensorrt"), default="onnx", help="output format (default onnx)"
+    )
+    parser.add_argument(
+        "--output", "-o", required=True, help="output file (.onnx, or .engine / .plan for tensorrt)"
+    )
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17; higher allowed)")
     parser.add_argument("--fp16", action="store_true", help="half precision (float32 inputs and outputs)")
     parser.add_argument("--batch", default="dynamic", help="'dynamic' (default) or a fixed batch size")
-    parser.add_argument("--max-batch", type=int, default=32, help="tensorrt: largest batch of the profile (default 32)")
-    parser.add_argument("--opt-batch", type=int, default=None, help="tensorrt: batch the engine is tuned for (default 8)")
-    parser.add_argument("--workspace", type=float, default=4.0, help="tensorrt: builder workspace in GiB (default 4)")
-    parser.add_argument("--dataset-id", type=int, default=None, help="multi-dataset models: head / expert to export")
+    parser.add_argument(
+        "--max-batch", type=int, default=32, help="tensorrt: largest batch of the profile (default 32)"
+    )
+    parser.add_argument(
+        "--opt-batch", type=int, default=None, help="tensorrt: batch the engine is tuned for (default 8)"
+    )
+    parser.add_argument(
+        "--workspace", type=float, default=4.0, help="tensorrt: builder workspace in GiB (default 4)"
+    )
+    parser.add_argument(
+        "--dataset-id", type=int, default=None, help="multi-dataset models: head / expert to export"
+    )
     parser.add_argument("--no-verify", action="store_true", help="onnx: skip the ONNX Runtime vs torch check")
 
 

@@ -19,20 +19,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--boxes", required=True, help="json: [[x, y, w, h], ...] or COCO detection results")
     parser.add_argument("--model", required=True, help="checkpoint, .onnx file or TensorRT engine")
     parser.add_argument("--out", required=True, help="overlay image to write (.png / .jpg)")
-    parser.add_argument("--backend", choices=("torch", "onnxruntime", "tensorrt"), default=None,
-                        help="default: by model file (checkpoint -> torch, .onnx -> onnxruntime, engine -> tensorrt)")
+    parser.add_argument(
+        "--backend",
+        choices=("torch", "onnxruntime", "tensorrt"),
+        default=None,
+        help="default: by model file (checkpoint -> torch, .onnx -> onnxruntime, engine -> tensorrt)",
+    )
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cpu, cuda for tensorrt)")
     parser.add_argument("--layout", default=None, help="expected keypoint layout (checked against the model)")
     parser.add_argument("--no-flip", action="store_true", help="no flip test")
     parser.add_argument("--decode", default="dark_udp", choices=("dark_udp", "dark", "shift", "argmax"))
-    parser.add_argument("--image-id", type=int, default=None, help="COCO detection results: the image id to use")
-    parser.add_argument("--score-threshold", type=float, default=0.0, help="drop boxes scoring below (default 0)")
-    parser.add_argument("--kpt-threshold", type=float, default=0.3, help="draw keypoints scoring at least this")
+    parser.add_argument(
+        "--image-id", type=int, default=None, help="COCO detection results: the image id to use"
+    )
+    parser.add_argument(
+        "--score-threshold", type=float, default=0.0, help="drop boxes scoring below (default 0)"
+    )
+    parser.add_argument(
+        "--kpt-threshold", type=float, default=0.3, help="draw keypoints scoring at least this"
+    )
     parser.add_argument("--json", default=None, help="also write the keypoints to this json file")
 
 
-def read_boxes(path: str | Path, image_path: str | Path, image_id: int | None = None,
-               score_threshold: float = 0.0) -> tuple[list[list[float]], list[float | None]]:
+def read_boxes(
+    path: str | Path, image_path: str | Path, image_id: int | None = None, score_threshold: float = 0.0
+) -> tuple[list[list[float]], list[float | None]]:
     """(boxes [[x, y, w, h], ...], scores) for one image from a boxes json. ValueError names the file."""
     path = Path(path)
     try:
@@ -82,8 +93,12 @@ def main(args: argparse.Namespace) -> int:
         raise ValueError(f"{args.image}: not an image cv2 can read")
     boxes, scores = read_boxes(args.boxes, args.image, args.image_id, args.score_threshold)
     predictor = TopDownPredictor(
-        args.model, backend=args.backend, flip_test=not args.no_flip, decode=args.decode,
-        device=args.device, layout=args.layout,
+        args.model,
+        backend=args.backend,
+        flip_test=not args.no_flip,
+        decode=args.decode,
+        device=args.device,
+        layout=args.layout,
     )
     keypoints = predictor.predict(image, np.asarray(boxes, dtype=np.float64).reshape(-1, 4))
     overlay = draw_pose(

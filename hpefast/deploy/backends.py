@@ -21,7 +21,9 @@ class TorchBackend:
     fixed_batch: int | None = None
     max_batch: int | None = None
 
-    def __init__(self, model: nn.Module, device: torch.device, dataset_id: int | None = None, compile: bool = False):
+    def __init__(
+        self, model: nn.Module, device: torch.device, dataset_id: int | None = None, compile: bool = False
+    ):
         self.model = model.to(device).eval()
         self.dataset_id = dataset_id
         self._fn = torch.compile(self.model) if compile else self.model
@@ -63,15 +65,23 @@ class OnnxRuntimeBackend:
         if threads:
             so.intra_op_num_threads = int(threads)
         src = model if isinstance(model, bytes) else str(model)
-        self.session = ort.InferenceSession(src, sess_options=so, providers=providers or default_providers(device))
+        self.session = ort.InferenceSession(
+            src, sess_options=so, providers=providers or default_providers(device)
+        )
         self.device = device
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         if len(inputs) != 1 or len(outputs) != 1:
-            raise ValueError(f"ONNX model must have one input and one output, has {len(inputs)} and {len(outputs)}")
+            raise ValueError(
+                f"ONNX model must have one input and one output, has {len(inputs)} and {len(outputs)}"
+            )
         self.input_name, self.output_name = inputs[0].name, outputs[0].name
         b = inputs[0].shape[0]
         self.fixed_batch = b if isinstance(b, int) and b > 0 else None
         self.max_batch = self.fixed_batch
+        shape = outputs[0].shape
+        self.output_khw = (
+            tuple(shape[1:]) if len(shape) == 4 and all(isinstance(d, int) for d in shape[1:]) else None
+        )
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         x = images.detach().to("cpu", torch.float32).contiguous().numpy()
@@ -90,6 +100,7 @@ class TensorRTBackend:
 
         self.runner = TensorRTRunner(engine_path, device, trt=trt)
         self.max_batch = self.runner.max_batch
+        self.output_khw = self.runner.output_khw
         if self.runner.min_batch == self.runner.max_batch:
             self.fixed_batch = self.runner.max_batch
 

@@ -24,7 +24,9 @@ _INV_STD255 = tuple(1.0 / (s * 255.0) for s in IMAGENET_STD)
 
 def warp_matrices(center: np.ndarray, scale: np.ndarray, input_size: tuple[int, int]) -> np.ndarray:
     """[N, 2, 3] float64 image -> crop matrices for centres / scales [N, 2] (pixels), crop (W, H)."""
-    return np.stack([get_udp_warp_matrix(c, s, 0.0, input_size) for c, s in zip(center, scale)]).reshape(-1, 2, 3)
+    return np.stack([get_udp_warp_matrix(c, s, 0.0, input_size) for c, s in zip(center, scale)]).reshape(
+        -1, 2, 3
+    )
 
 
 def normalize(crops: torch.Tensor, channel_order: str) -> torch.Tensor:
@@ -82,6 +84,8 @@ def crop_torch(
     base = torch.stack([uu, vv, torch.ones_like(uu)], -1)  # [h, w, 3]
     grid = torch.einsum("hwk,nik->nhwi", base, theta_t)  # [N, h, w, 2]
     # All boxes in one call: one image, a grid of N stacked crops.
-    out = F.grid_sample(image, grid.reshape(1, n * h, w, 2), mode="bilinear", padding_mode="zeros", align_corners=False)
+    out = F.grid_sample(
+        image, grid.reshape(1, n * h, w, 2), mode="bilinear", padding_mode="zeros", align_corners=False
+    )
     crops = out.view(3, n, h, w).permute(1, 0, 2, 3)
     return normalize(crops, channel_order)

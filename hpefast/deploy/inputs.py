@@ -24,7 +24,9 @@ def check_image(image: Any) -> np.ndarray | torch.Tensor:
     elif isinstance(image, torch.Tensor):
         dtype = image.dtype
     else:
-        raise TypeError(f"image must be a numpy array or torch tensor [H, W, 3] uint8, got {type(image).__name__}")
+        raise TypeError(
+            f"image must be a numpy array or torch tensor [H, W, 3] uint8, got {type(image).__name__}"
+        )
     if dtype not in (np.uint8, torch.uint8):
         hint = " (scale it to 0..255 and convert with .astype(np.uint8))" if "float" in str(dtype) else ""
         raise TypeError(f"image must be uint8 [H, W, 3], got dtype {dtype}{hint}")
@@ -78,13 +80,17 @@ def check_boxes(boxes: Any, image_size: tuple[int, int]) -> np.ndarray:
         i = int(np.flatnonzero(small)[0])
         raise ValueError(f"boxes[{i}] = {arr[i].tolist()} has zero or negative size (boxes are x, y, w, h)")
     width, height = image_size
-    outside = (arr[:, 0] + arr[:, 2] <= 0) | (arr[:, 1] + arr[:, 3] <= 0) | (arr[:, 0] >= width) | (
-        arr[:, 1] >= height
+    outside = (
+        (arr[:, 0] + arr[:, 2] <= 0)
+        | (arr[:, 1] + arr[:, 3] <= 0)
+        | (arr[:, 0] >= width)
+        | (arr[:, 1] >= height)
     )
     if outside.any():
         i = int(np.flatnonzero(outside)[0])
         raise ValueError(
-            f"boxes[{i}] = {arr[i].tolist()} lies entirely outside the {width}x{height} image (boxes are x, y, w, h)"
+            f"boxes[{i}] = {arr[i].tolist()} lies entirely outside the {width}x{height} image "
+            "(boxes are x, y, w, h)"
         )
     return arr
 

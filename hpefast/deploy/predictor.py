@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -188,6 +189,23 @@ class TopDownPredictor:
                 self._check_dataset_id(info, dataset_id, source)
                 engine = source
             self.backend = TensorRTBackend(engine, self.device)
+        if not info.num_keypoints:
+            self._complete_info()
+
+    def _complete_info(self) -> None:
+        """A file without hpefast metadata: take K and the heatmap size from the graph's output."""
+        khw = getattr(self.backend, "output_khw", None)
+        if khw is None:
+            raise ValueError(
+                "the model file gives no static output shape [B, K, h, w] and carries no metadata"
+            )
+        k, h, w = (int(v) for v in khw)
+        if k != self.schema.num_keypoints:
+            raise ValueError(
+                f"the model has {k} output channels but layout {self.schema.name!r} has "
+                f"{self.schema.num_keypoints} keypoints"
+            )
+        self.info = replace(self.info, num_keypoints=k, heatmap_size=(w, h))
 
     # --- construction helpers ---------------------------------------------------------------------
     @staticmethod
@@ -257,7 +275,9 @@ class TopDownPredictor:
         mats = warp_matrices(center, scale, self.input_size)
         if self.crop == "cv2":
             host = image.cpu().numpy() if isinstance(image, torch.Tensor) else image
-            crops = crop_cv2(host, mats, self.input_size, self.channel_order).to(self.device, non_blocking=True)
+            crops = crop_cv2(host, mats, self.input_size, self.channel_order).to(
+                self.device, non_blocking=True
+            )
         else:
             crops = crop_torch(image_to_device(image, self.device), mats, self.input_size, self.channel_order)
         c = torch.from_numpy(center).to(self.device)
@@ -303,7 +323,9 @@ class TopDownPredictor:
         n = heatmaps.shape[0]
         if n == 0:
             return torch.zeros((0, self.num_keypoints, 3), device=self.device)
-        kp, scores = decode_heatmaps(heatmaps, input_size=self.input_size, method=self.decode, blur_kernel=self.blur_kernel)
+        kp, scores = decode_heatmaps(
+            heatmaps, input_size=self.input_size, method=self.decode, blur_kernel=self.blur_kernel
+        )
         xy = crop_to_image(kp.double(), center, scale, self.input_size)
         return torch.cat([xy.float(), scores.float().unsqueeze(-1)], dim=-1)
 

@@ -51,7 +51,12 @@ class TensorRTRunner:
         min_batch, opt_batch, max_batch: the batch range of optimization profile 0.
     """
 
-    def __init__(self, engine_path: str | os.PathLike, device: str | torch.device = "cuda", trt: ModuleType | None = None):
+    def __init__(
+        self,
+        engine_path: str | os.PathLike,
+        device: str | torch.device = "cuda",
+        trt: ModuleType | None = None,
+    ):
         self.trt = trt if trt is not None else import_tensorrt()
         self.device = torch.device(device)
         if self.device.type != "cuda":
@@ -73,13 +78,17 @@ class TensorRTRunner:
         inputs = [n for n in names if self.engine.get_tensor_mode(n) == self.trt.TensorIOMode.INPUT]
         outputs = [n for n in names if n not in inputs]
         if len(inputs) != 1 or len(outputs) != 1:
-            raise ValueError(f"{path}: expected one input and one output tensor, found {inputs} and {outputs}")
+            raise ValueError(
+                f"{path}: expected one input and one output tensor, found {inputs} and {outputs}"
+            )
         self.input_name, self.output_name = inputs[0], outputs[0]
         self.input_dtype = torch_dtype(self.trt, self.engine.get_tensor_dtype(self.input_name))
         self.output_dtype = torch_dtype(self.trt, self.engine.get_tensor_dtype(self.output_name))
         lo, opt, hi = self.engine.get_tensor_profile_shape(self.input_name, 0)
         self.min_batch, self.opt_batch, self.max_batch = int(lo[0]), int(opt[0]), int(hi[0])
         self.input_chw = tuple(int(d) for d in hi[1:])
+        out_shape = tuple(int(d) for d in self.engine.get_tensor_shape(self.output_name))
+        self.output_khw = out_shape[1:] if len(out_shape) == 4 and min(out_shape[1:]) > 0 else None
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         """images [B, C, H, W] float32 on the runner's device -> heatmaps [B, K, h, w] float32 there.
@@ -90,14 +99,20 @@ class TensorRTRunner:
         if not isinstance(images, torch.Tensor):
             raise TypeError(f"images must be a torch.Tensor, got {type(images).__name__}")
         if images.device != self.device and not (
-            images.device.type == "cuda" and self.device.index is None and images.device.index == torch.cuda.current_device()
+            images.device.type == "cuda"
+            and self.device.index is None
+            and images.device.index == torch.cuda.current_device()
         ):
             raise ValueError(f"images is on {images.device} but the engine runs on {self.device}")
         if images.dim() != 4 or tuple(images.shape[1:]) != self.input_chw:
-            raise ValueError(f"images must have shape [B, {', '.join(map(str, self.input_chw))}], got {list(images.shape)}")
+            raise ValueError(
+                f"images must have shape [B, {', '.join(map(str, self.input_chw))}], got {list(images.shape)}"
+            )
         b = images.shape[0]
         if not self.min_batch <= b <= self.max_batch:
-            raise ValueError(f"batch {b} is outside the engine's profile [{self.min_batch}, {self.max_batch}]")
+            raise ValueError(
+                f"batch {b} is outside the engine's profile [{self.min_batch}, {self.max_batch}]"
+            )
         x = images.to(self.input_dtype).contiguous()
         if not self.context.set_input_shape(self.input_name, tuple(x.shape)):
             raise ValueError(f"TensorRT refused input shape {list(x.shape)}")

@@ -173,7 +173,8 @@ class COCO:
     ) -> COCO:
         """Load detection / keypoint results as a COCO object with pycocotools' semantics.
 
-        Results are dicts with ``image_id``, ``category_id``, ``score`` and ``keypoints`` [3K] (x, y, v).
+        Results are dicts with ``image_id``, ``category_id``, ``score`` and ``keypoints`` [3K] (x, y, v)
+        (a list, or an array [3K] or [K, 3]).
         Ids become 1..N in list order. Without ``bbox`` the area and box are those of the keypoints'
         extent, ``(max x - min x) * (max y - min y)``; when the first result carries a non-empty
         ``bbox``, every result must, and area = w * h (pycocotools' bbox branch).

@@ -133,6 +133,8 @@ def columns_from_annotations(
     if n:
         try:
             keypoints = np.asarray(kp_list, dtype=np.float64)
+            if keypoints.ndim == 3 and keypoints.shape[2] == 3:  # [K, 3] arrays instead of flat lists
+                keypoints = keypoints.reshape(n, -1)
             if keypoints.ndim != 2:
                 raise ValueError
         except (TypeError, ValueError):

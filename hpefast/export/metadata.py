@@ -100,7 +100,9 @@ class ExportInfo:
         try:
             d = json.loads(path.read_text())
         except FileNotFoundError:
-            raise FileNotFoundError(f"{path}: metadata file not found (written next to the engine by export)")
+            raise FileNotFoundError(
+                f"{path}: metadata file not found (written next to the engine by export)"
+            ) from None
         except json.JSONDecodeError as exc:
             raise ValueError(f"{path}: not valid json ({exc})") from None
         known = {f for f in cls.__dataclass_fields__}

@@ -181,7 +181,9 @@ def _check_io(proto: Any, info: ExportInfo) -> None:
         )
 
     def dims(vi: Any) -> list[int | str]:
-        return [d.dim_value if d.HasField("dim_value") else d.dim_param for d in vi.type.tensor_type.shape.dim]
+        return [
+            d.dim_value if d.HasField("dim_value") else d.dim_param for d in vi.type.tensor_type.shape.dim
+        ]
 
     w, h = info.image_size
     hw, hh = info.heatmap_size
@@ -226,7 +228,9 @@ def to_onnx(
     import onnx
 
     path = Path(path)
-    proto = export_onnx_model(model, opset=opset, fp16=fp16, batch=batch, dataset_id=dataset_id, dynamo=dynamo)
+    proto = export_onnx_model(
+        model, opset=opset, fp16=fp16, batch=batch, dataset_id=dataset_id, dynamo=dynamo
+    )
     if proto.ByteSize() < PROTOBUF_LIMIT:
         atomic_write_bytes(path, proto.SerializeToString())
         return path

@@ -73,7 +73,9 @@ def batch_profile(fixed_batch: int | None, max_batch: int = 32, opt_batch: int |
             raise ValueError(f"{name} must be a positive int, got {v!r}")
     if fixed_batch is not None:
         if opt_batch not in (None, fixed_batch):
-            raise ValueError(f"opt_batch={opt_batch} conflicts with the ONNX file's fixed batch {fixed_batch}")
+            raise ValueError(
+                f"opt_batch={opt_batch} conflicts with the ONNX file's fixed batch {fixed_batch}"
+            )
         return BatchProfile(fixed_batch, fixed_batch, fixed_batch)
     opt = min(8, max_batch) if opt_batch is None else opt_batch
     if opt > max_batch:
@@ -81,7 +83,9 @@ def batch_profile(fixed_batch: int | None, max_batch: int = 32, opt_batch: int |
     return BatchProfile(1, opt, max_batch)
 
 
-def read_onnx_io(onnx_path: str | os.PathLike) -> tuple[ExportInfo | None, int | None, tuple[int, int, int], str]:
+def read_onnx_io(
+    onnx_path: str | os.PathLike,
+) -> tuple[ExportInfo | None, int | None, tuple[int, int, int], str]:
     """(hpefast metadata or None, fixed batch or None, input (C, H, W), input name) of an ONNX file."""
     import onnx
 

@@ -14,8 +14,8 @@ _OPS = {
     "decode_heatmaps": "hpefast.ops.heatmap",
     "flip_heatmaps": "hpefast.ops.heatmap",
     "union_heatmap_loss": "hpefast.ops.loss",
-    "oks": "hpefast.ops.oks",
-    "pckh": "hpefast.ops.oks",
+    "oks": "hpefast.ops.keypoint_metrics",
+    "pckh": "hpefast.ops.keypoint_metrics",
 }
 
 __all__ = sorted(_OPS)

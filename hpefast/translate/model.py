@@ -213,7 +213,8 @@ class KeypointTranslator:
             boxes: ``[N, 4]`` person boxes (x, y, w, h) in image pixels, the same kind of box that will
                 be given to ``predict`` (e.g. the box that came with each source prediction).
             steps: optimiser steps (AdamW, cosine learning-rate decay).
-        Returns ``self``; ``self.history`` holds the training loss (mean distance in box units).
+        Returns ``self``; ``self.history`` holds the training loss (mean distance in box units). Calling
+        ``fit`` again re-estimates the anchors and continues training the MLP from its current weights.
         """
         kp, bx = self._check_src(src_keypoints, boxes)
         dst = _as_array(dst_keypoints, "dst_keypoints")
@@ -238,7 +239,10 @@ class KeypointTranslator:
 
         xy, scores, centre, unit = self._features(kp, bx)
         # Targets: never read where unlabelled (replaced by 0 before anything touches them).
-        target_np = np.where(labelled[..., None], (dst[..., :2] - centre[:, None]) / unit[:, None, None], 0.0)
+        with np.errstate(all="ignore"):  # garbage under v == 0 may overflow; it is discarded right here
+            target_np = np.where(
+                labelled[..., None], (dst[..., :2] - centre[:, None]) / unit[:, None, None], 0.0
+            )
         target = torch.as_tensor(target_np, dtype=torch.float32, device=self.device)
         mask = torch.as_tensor(labelled, dtype=torch.float32, device=self.device)
 
