@@ -212,7 +212,7 @@ def pckh_metrics(records: list[dict[str, Any]], layout: str, threshold: float = 
     gt_kv = np.stack([np.asarray(r["meta"]["keypoints_image"], np.float64) for r in records])
     head = np.stack([np.asarray(r["meta"]["headbox"], np.float64) for r in records])
     out = pckh(pred, gt_kv[..., :2], gt_kv[..., 2] > 0, head, threshold=threshold)
-    metrics = {str(k): float(v) for k, v in out.items()}
+    metrics = {str(k): float(v) for k, v in out.items() if np.ndim(v) == 0}  # drop per_joint / count arrays
     metrics["PCKh"] = metrics.get("Mean", float("nan"))
     if "Mean@0.1" in metrics:
         metrics["PCKh@0.1"] = metrics["Mean@0.1"]
