@@ -40,4 +40,6 @@ def _seed_torch():
     yield
 
 
-requires_cuda = pytest.mark.skipif(not hpefast.cuda_available(), reason="needs CUDA kernels and a CUDA device")
+requires_cuda = pytest.mark.skipif(
+    not hpefast.cuda_available(), reason="needs CUDA kernels and a CUDA device"
+)

@@ -22,7 +22,9 @@ def test_extension_reports_state():
 
 
 def test_cli_lists_every_command():
-    out = subprocess.run([sys.executable, "-m", "hpefast", "--help"], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "hpefast", "--help"], capture_output=True, text=True, check=True
+    )
     from hpefast.cli import COMMANDS
 
     for name in COMMANDS:
