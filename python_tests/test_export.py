@@ -458,3 +458,17 @@ def test_tensorrt_engine_matches_torch(model, tmp_path, fp16):
         assert (kp_t - kp_e).abs().amax(-1)[ok].max() <= 0.05
     with pytest.raises(ValueError, match="profile"):
         runner(_images(9).cuda())
+
+
+def test_tensorrt_runner_dtype_map_and_device_check():
+    from hpefast.deploy.trt_runner import TensorRTRunner, torch_dtype
+
+    trt = types.ModuleType("tensorrt")
+    trt.DataType = enum.Enum("DataType", ["FLOAT", "HALF", "INT32", "INT64", "BOOL", "FP8"])
+    assert torch_dtype(trt, trt.DataType.FLOAT) is torch.float32
+    assert torch_dtype(trt, trt.DataType.HALF) is torch.float16
+    assert torch_dtype(trt, trt.DataType.INT64) is torch.int64
+    with pytest.raises(ValueError, match="no torch equivalent"):
+        torch_dtype(trt, trt.DataType.FP8)
+    with pytest.raises(ValueError, match="CUDA device"):
+        TensorRTRunner("model.engine", device="cpu", trt=trt)

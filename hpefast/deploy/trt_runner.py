@@ -58,9 +58,12 @@ class TensorRTRunner:
         trt: ModuleType | None = None,
     ):
         self.trt = trt if trt is not None else import_tensorrt()
-        self.device = torch.device(device)
-        if self.device.type != "cuda":
-            raise ValueError(f"TensorRT engines run on a CUDA device, got device={self.device}")
+        device = torch.device(device)
+        if device.type != "cuda":
+            raise ValueError(f"TensorRT engines run on a CUDA device, got device={device}")
+        if device.index is None:
+            device = torch.device("cuda", torch.cuda.current_device())
+        self.device = device
         path = Path(engine_path)
         if not path.is_file():
             raise FileNotFoundError(f"{path}: TensorRT engine not found")
@@ -98,11 +101,7 @@ class TensorRTRunner:
         """
         if not isinstance(images, torch.Tensor):
             raise TypeError(f"images must be a torch.Tensor, got {type(images).__name__}")
-        if images.device != self.device and not (
-            images.device.type == "cuda"
-            and self.device.index is None
-            and images.device.index == torch.cuda.current_device()
-        ):
+        if images.device != self.device:
             raise ValueError(f"images is on {images.device} but the engine runs on {self.device}")
         if images.dim() != 4 or tuple(images.shape[1:]) != self.input_chw:
             raise ValueError(
