@@ -1,45 +1,20 @@
-"""Benchmark fixtures (same as the tests): devices and the shared reference data folder."""
+"""Benchmark fixtures: the same as the tests' (devices, the shared reference data folder, seeds)."""
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
-import numpy as np
-import pytest
-import torch
-
-import hpefast
-
-# ../shared/data relative to the project root (tests skip when it is absent, e.g. a clone elsewhere).
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-
-DEVICES = ["cpu"] + (["cuda"] if hpefast.cuda_available() else [])
-
-
-@pytest.fixture(params=DEVICES)
-def device(request) -> str:
-    """Every device with compiled kernels: cpu always, cuda when present."""
-    return request.param
-
-
-@pytest.fixture
-def shared_data() -> Path:
-    if not SHARED_DATA.is_dir():
-        pytest.skip("../shared/data is not present")
-    return SHARED_DATA
-
-
-@pytest.fixture
-def rng() -> np.random.Generator:
-    return np.random.default_rng(0)
-
-
-@pytest.fixture(autouse=True)
-def _seed_torch():
-    torch.manual_seed(0)
-    yield
-
-
-requires_cuda = pytest.mark.skipif(
-    not hpefast.cuda_available(), reason="needs CUDA kernels and a CUDA device"
+_spec = importlib.util.spec_from_file_location(
+    "_hpefast_tests_conftest", Path(__file__).resolve().parents[1] / "python_tests" / "conftest.py"
 )
+_tests = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_tests)
+
+SHARED_DATA = _tests.SHARED_DATA
+DEVICES = _tests.DEVICES
+requires_cuda = _tests.requires_cuda
+device = _tests.device
+shared_data = _tests.shared_data
+rng = _tests.rng
+_seed_torch = _tests._seed_torch
