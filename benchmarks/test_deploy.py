@@ -135,3 +135,48 @@ def test_predictor_end_to_end(benchmark, request, tmp_path_factory, shared_data,
             "threads": torch.get_num_threads(),
         }
     )
+
+
+INTERLEAVED_ROUNDS = {
+    ("tiny", 1): 15,
+    ("tiny", 8): 6,
+    ("tiny", 32): 3,
+    ("vitpose_b", 1): 4,
+    ("vitpose_b", 8): 2,
+}
+
+
+@pytest.mark.parametrize("device, name, n", CASES, ids=[f"{d}-{m}-N{n}" for d, m, n in CASES])
+def test_predictor_interleaved(benchmark, request, tmp_path_factory, shared_data, device, name, n):
+    """The three implementations run in turn within each round, so that load from other processes on a
+    shared machine hits them alike; ``extra_info`` holds each one's median seconds and its speed-up over
+    eager torch. The benchmarked time is that of a whole round (all three)."""
+    quick = request.config.getoption("benchmark_disable")
+    if quick and (name != "tiny" or n != 1):
+        pytest.skip("quick mode (--benchmark-disable): tiny model at N = 1 only")
+    impls = [i for i in IMPLS if not (i == "onnxruntime" and device == "cuda")]
+    image, boxes = _inputs(shared_data, n)
+    preds = {i: _predictor(i, name, device, tmp_path_factory) for i in impls}
+    for p in preds.values():
+        p.predict(image, boxes)  # warm-up / compile for this shape
+    times: dict[str, list[float]] = {i: [] for i in impls}
+    state = {"round": 0}
+
+    def one_round() -> None:
+        k = state["round"]
+        state["round"] += 1
+        for j in range(len(impls)):  # rotate the order every round
+            impl = impls[(j + k) % len(impls)]
+            t0 = time.perf_counter()
+            preds[impl].predict(image, boxes)
+            _sync(device)
+            times[impl].append(time.perf_counter() - t0)
+
+    benchmark.group = f"interleaved {device} {name} N={n}"
+    benchmark.pedantic(one_round, rounds=INTERLEAVED_ROUNDS[(name, n)], iterations=1)
+    med = {i: float(np.median(v)) for i, v in times.items()}
+    benchmark.extra_info.update({f"{i}_median_ms": round(1e3 * t, 2) for i, t in med.items()})
+    benchmark.extra_info.update(
+        {f"{i}_speedup_vs_eager": round(med["torch_eager"] / t, 3) for i, t in med.items()}
+    )
+    benchmark.extra_info.update({f"{i}_people_per_s": round(n / t, 2) for i, t in med.items()})

@@ -120,7 +120,7 @@ class _Step:
         self.opt.step()
         if self.device.type == "cuda":
             torch.cuda.synchronize()
-        return float(loss)
+        return float(loss.detach())
 
 
 @pytest.mark.parametrize("impl", ["hpefast", "baseline"])
@@ -157,7 +157,7 @@ def test_targets_and_loss(benchmark, request, device, impl):
         loss.backward()
         if device == "cuda":
             torch.cuda.synchronize()
-        return float(loss)
+        return float(loss.detach())
 
     benchmark.group = f"targets+loss-B{batch}-K{K_UNION}-{heat[0]}x{heat[1]}-{device}"
     loss = benchmark(run)

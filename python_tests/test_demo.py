@@ -37,7 +37,8 @@ def _check_artefacts(out, metrics):
     model = hpefast.load_model(str(out / "model"))
     assert model.cfg.layout == "union21" and model.cfg.num_keypoints == 21
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
-    assert sum(r["type"] == "train" for r in log) == metrics["steps"]
+    assert [r["step"] for r in log if r["type"] == "train"][-1] == metrics["steps"]
+    assert [r["type"] for r in log if r["type"] in ("start", "val", "end")] == ["start", "val", "end"]
     assert (out / "checkpoints" / "last.pt").is_file()
     if metrics.get("onnx"):
         import onnx
@@ -45,6 +46,7 @@ def _check_artefacts(out, metrics):
         onnx.checker.check_model(str(out / "model.onnx"))
 
 
+@pytest.mark.slow
 def test_quick_demo_writes_all_artefacts(tmp_path, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "--quick", "--out", str(out), "--no-progress"]) == 0
@@ -62,6 +64,15 @@ def test_quick_demo_writes_all_artefacts(tmp_path, capsys):
     val_pixels = cv2.imread(str(out / "data" / "coco_val" / "images" / coco_val["images"][0]["file_name"]))
     assert not np.array_equal(train_pixels, val_pixels)
     assert isinstance(json.loads((out / "data" / "mpii_train" / "mpii.json").read_text()), list)
+    # `hpefast train tiny-synthetic data.root=DIR/data` finds the demo's data
+    from hpefast.engine.builders import build_datasets
+    from hpefast.engine.config import load_config
+
+    entries = build_datasets(load_config("tiny-synthetic", [f"data.root={out / 'data'}"]))
+    assert [len(e.train) for e in entries] == [
+        metrics["train_instances"]["coco"],
+        metrics["train_instances"]["mpii"],
+    ]
 
 
 @pytest.mark.slow

@@ -239,3 +239,25 @@ def test_ema_matches_closed_form():
     other.load_state_dict(state)
     assert other.updates == 3 and other.decay == 0.5
     assert torch.equal(other.module.weight, ema.module.weight)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# logs
+
+
+def test_run_logger_jsonl_and_tensorboard_notice(tmp_path):
+    import json
+
+    from hpefast.engine.runlog import RunLogger, tensorboard_available
+
+    log = RunLogger(tmp_path, tensorboard=True)
+    log.log({"type": "train", "step": 1, "loss": 0.5, "arr": np.arange(2)}, step=1)
+    log.close()
+    assert [json.loads(x) for x in (tmp_path / "log.jsonl").read_text().splitlines()] == [
+        {"type": "train", "step": 1, "loss": 0.5, "arr": [0, 1]}
+    ]
+    if tensorboard_available():
+        assert any((tmp_path / "tensorboard").iterdir())
+    else:  # not a dependency: skipped with a notice, never an ImportError
+        assert "tensorboard is not installed" in log.tensorboard_note
+        assert not (tmp_path / "tensorboard").exists()

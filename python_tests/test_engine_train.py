@@ -102,6 +102,14 @@ def test_train_then_resume_repeats_the_loss_sequence(synth, tmp_path):
     resumed = first.losses + second.losses + third.losses
     assert resumed == full.losses  # bit-identical: same samples, augmentations, dropout, optimizer state
 
+    # `hpefast eval` reads either the training checkpoint or the exported model: the same weights
+    from hpefast.commands.evaluate import load_any_model
+
+    from_state = load_any_model(str(out / "checkpoints" / "last.pt")).state_dict()
+    from_model = load_any_model(str(out / "model")).state_dict()
+    assert from_state.keys() == from_model.keys()
+    assert all(torch.equal(from_state[k], from_model[k]) for k in from_state)
+
 
 def test_resume_refuses_another_layout(synth, tmp_path):
     out = tmp_path / "coco_run"

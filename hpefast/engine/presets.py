@@ -97,27 +97,22 @@ def _vitpose(variant: str, task: str) -> TrainConfig:
 
 
 def _tiny_synthetic() -> TrainConfig:
-    """A CPU-sized union21 run on the datasets ``hpefast demo`` writes (``data.root``: the demo data)."""
-    coco = DatasetConfig(
-        name="coco",
-        format="coco",
-        schema="coco",
-        train_ann="coco/train.json",
-        train_images="coco/images",
-        val_ann="coco/val.json",
-        val_images="coco/images",
-        metric="coco_ap",
-    )
-    mpii = DatasetConfig(
-        name="mpii",
-        format="mpii",
-        schema="mpii",
-        train_ann="mpii/train.json",
-        train_images="mpii/images",
-        val_ann="mpii/val.json",
-        val_images="mpii/images",
-        metric="pckh",
-    )
+    """The ``hpefast demo`` run: a tiny union21 ViTPose on the synthetic COCO + MPII data the demo writes
+    (``data.root`` = ``DIR/data``, one folder per dataset and split). Train it again on that data with
+    ``hpefast train tiny-synthetic data.root=hpefast-demo/data``."""
+
+    def synthetic(name: str, fmt: str, metric: str) -> DatasetConfig:
+        return DatasetConfig(
+            name=name,
+            format=fmt,
+            schema=name,
+            train_ann=f"{name}_train/{name}.json",
+            train_images=f"{name}_train/images",
+            val_ann=f"{name}_val/{name}.json",
+            val_images=f"{name}_val/images",
+            metric=metric,
+        )
+
     return TrainConfig(
         name="tiny-synthetic",
         output_dir="work_dirs/tiny-synthetic",
@@ -126,10 +121,15 @@ def _tiny_synthetic() -> TrainConfig:
             variant="tiny", layout="union21", head="classic", image_size=(96, 128), drop_path=0.0
         ),
         data=DataConfig(
-            root="synthetic", datasets=[coco, mpii], batch_size=32, val_batch_size=64, workers=0, sigma=2.0
+            root="hpefast-demo/data",
+            datasets=[synthetic("coco", "coco", "coco_ap"), synthetic("mpii", "mpii", "pckh")],
+            batch_size=32,
+            val_batch_size=64,
+            workers=0,
+            sigma=2.0,
         ),
         optim=OptimConfig(lr=2e-3, weight_decay=0.01, layer_decay=1.0, clip_grad=1.0),
-        schedule=ScheduleConfig(epochs=30, warmup_iters=50, warmup_ratio=0.01, milestones=(24,), gamma=0.1),
+        schedule=ScheduleConfig(epochs=9, warmup_iters=40, warmup_ratio=0.01, milestones=(8,), gamma=0.1),
         test=TestConfig(flip_test=True, decode="dark_udp", blur_kernel=11),
         log_interval=10,
         checkpoint_interval=10**9,

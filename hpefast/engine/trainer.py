@@ -61,7 +61,9 @@ class Trainer:
         self.device = resolve_device(cfg.device)
         self.dist = dist_utils.init(self.device)
         self.out = Path(cfg.output_dir)
-        self._seed(cfg.seed + self.dist.rank)
+        # The same seed on every rank while the model is built (identical initial weights, EMA included);
+        # each rank then gets its own stream for drop path.
+        self._seed(cfg.seed)
         if cfg.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
 
@@ -115,6 +117,7 @@ class Trainer:
         self.ema = ModelEMA(self.model, cfg.ema) if cfg.ema is not None else None
         self.step = 0
         self.resumed_from: str | None = None
+        self._seed(cfg.seed + self.dist.rank)
         self._maybe_resume()
         self.net = self.model
         if self.dist.enabled:
