@@ -6,6 +6,10 @@ One pytest-benchmark group per (device, model, batch N); implementations as the 
 
     pytest benchmarks/test_deploy.py                        # full: tiny N = 1, 8, 32; ViTPose-B N = 1, 8
     pytest benchmarks/test_deploy.py --benchmark-disable    # quick run (CI): tiny at N = 1 only
+    HPEFAST_BENCH_THREADS=1 pytest benchmarks/test_deploy.py  # torch and ONNX Runtime on one thread
+
+On a machine shared with other jobs, multi-threaded runs measure mostly waiting (a parallel region
+ends when its slowest thread does): compare implementations at one thread there.
 
 ``extra_info`` holds people per second and the time of each stage measured separately after the
 benchmark (``preprocess``: validation + crops + normalisation; ``infer``: network incl. flip and
@@ -16,6 +20,7 @@ Every implementation's heatmaps are first checked against eager torch on the sam
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import cv2
@@ -36,7 +41,20 @@ ROUNDS = {("tiny", 1): 20, ("tiny", 8): 6, ("tiny", 32): 3, ("vitpose_b", 1): 4,
 
 CASES = [(d, m, n) for d in DEVICES for m in MODELS for n in BATCHES[m]]
 
+THREADS = int(os.environ.get("HPEFAST_BENCH_THREADS", "0")) or None  # None: libraries' defaults
+
 _cache: dict = {}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _threads():
+    if THREADS is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(THREADS)
+    yield
+    torch.set_num_threads(before)
 
 
 def _model(name: str) -> torch.nn.Module:
@@ -52,7 +70,7 @@ def _predictor(impl: str, name: str, device: str, tmp_path_factory) -> TopDownPr
         model = _model(name)
         if impl == "onnxruntime":
             path = to_onnx(model, tmp_path_factory.mktemp("bench") / f"{name}.onnx")
-            _cache[key] = TopDownPredictor(path, device=device)
+            _cache[key] = TopDownPredictor(path, device=device, onnx_threads=THREADS)
         else:
             _cache[key] = TopDownPredictor(model, device=device, compile=impl == "torch_compile")
     return _cache[key]
@@ -132,7 +150,8 @@ def test_predictor_end_to_end(benchmark, request, tmp_path_factory, shared_data,
             "ms_per_person": round(1e3 * mean / n, 3),
             **{f"{k}_ms": round(1e3 * v, 3) for k, v in stages.items()},
             "pre_post_share": round((stages["preprocess"] + stages["postprocess"]) / total, 4),
-            "threads": torch.get_num_threads(),
+            "torch_threads": torch.get_num_threads(),
+            "onnx_threads": THREADS or "default",
         }
     )
 
@@ -180,3 +199,6 @@ def test_predictor_interleaved(benchmark, request, tmp_path_factory, shared_data
         {f"{i}_speedup_vs_eager": round(med["torch_eager"] / t, 3) for i, t in med.items()}
     )
     benchmark.extra_info.update({f"{i}_people_per_s": round(n / t, 2) for i, t in med.items()})
+    benchmark.extra_info.update(
+        {"torch_threads": torch.get_num_threads(), "onnx_threads": THREADS or "default"}
+    )

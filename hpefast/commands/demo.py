@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -266,6 +267,10 @@ def _export(model, path: Path) -> str | None:
 
 
 def main(args: argparse.Namespace) -> int:
+    # Before torch (and its OpenMP runtime) loads: idle OpenMP threads sleep instead of spinning. On a
+    # small CPU shared with other work, spinning threads make every parallel region wait for a descheduled
+    # sibling (measured on the 2-core dev VM under load: 3.4 s per demo step spinning, 0.55 s sleeping).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     m = run_demo(args)
     ap, pckh = m["coco_AP"], m["mpii_PCKh"]
     print(

@@ -70,8 +70,6 @@ def load_any_model(path: str):
 
 
 def main(args: argparse.Namespace) -> int:
-    import torch
-
     from hpefast.data import CocoKeypointDataset, MpiiDataset
     from hpefast.engine.builders import resolve_device
     from hpefast.engine.state import atomic_write_text
@@ -102,19 +100,18 @@ def main(args: argparse.Namespace) -> int:
                 s["ann"], s["images"], schema=s["schema"], input_size=size, train=False, layout=layout, **kw
             )
             metric = "coco_ap"
-        with torch.inference_mode(False):
-            m = evaluate_dataset(
-                model,
-                ds,
-                metric,
-                device,
-                ann_file=s["ann"],
-                batch_size=args.batch_size,
-                workers=args.workers,
-                flip_test=not args.no_flip,
-                decode=args.decode,
-                use_area=not args.no_area and s["schema"] not in ("aic", "crowdpose"),
-            )
+        m = evaluate_dataset(
+            model,
+            ds,
+            metric,
+            device,
+            ann_file=s["ann"],
+            batch_size=args.batch_size,
+            workers=args.workers,
+            flip_test=not args.no_flip,
+            decode=args.decode,
+            use_area=not args.no_area and s["schema"] not in ("aic", "crowdpose"),
+        )
         name = s["schema"] if s["schema"] not in results else f"{s['schema']}_{i}"
         results[name] = m
         key = "PCKh" if metric == "pckh" else "AP"

@@ -84,6 +84,8 @@ class TopDownPredictor:
         compile: ``torch.compile`` the model (torch backend).
         dataset_id: the head / expert of a multi-dataset model (torch backend; an export bakes it in).
         providers: ONNX Runtime execution providers (default: CUDA when available on a CUDA device, CPU).
+        onnx_threads: ONNX Runtime intra-op threads (default: its own choice, one per core). Torch's
+            thread count is process-wide: ``torch.set_num_threads``.
 
     Example::
 
@@ -108,6 +110,7 @@ class TopDownPredictor:
         compile: bool = False,
         dataset_id: int | None = None,
         providers: list[Any] | None = None,
+        onnx_threads: int | None = None,
     ) -> None:
         kind, source = _resolve_source(model_or_path)
         if backend is None:
@@ -177,7 +180,9 @@ class TopDownPredictor:
             else:
                 self._check_dataset_id(info, dataset_id, source)
                 onnx_src = source
-            self.backend = OnnxRuntimeBackend(onnx_src, self.device, providers=providers)
+            self.backend = OnnxRuntimeBackend(
+                onnx_src, self.device, providers=providers, threads=onnx_threads
+            )
         else:
             if self.device.type != "cuda":
                 raise ValueError(f"backend 'tensorrt' runs on a CUDA device, got device={self.device}")
