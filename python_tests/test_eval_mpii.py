@@ -67,6 +67,20 @@ def test_pckh_torch_inputs_and_bad_input():
     hb_bad[3] = 5.0
     with pytest.raises(ValueError, match="person 3 has an empty head box"):
         pckh(pred, gt, vis, hb_bad)
+    for thr in (-1.0, 0.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="threshold"):
+            pckh(pred, gt, vis, hb, threshold=thr)
+    with pytest.raises(ValueError, match="pred is empty"):
+        pckh(pred[:0], gt[:0], vis[:0], hb[:0])
+    gt_nan = gt.copy()
+    gt_nan[2, 5] = np.nan
+    vis_on = vis.copy()
+    vis_on[2, 5] = True
+    with pytest.raises(ValueError, match="person 2 joint 5"):
+        pckh(pred, gt_nan, vis_on, hb)
+    vis_off = vis.copy()
+    vis_off[2, 5] = False  # a NaN on an unannotated joint is allowed (MPII stores missing joints so)
+    assert pckh(pred, gt_nan, vis_off, hb)["Mean"] == pytest.approx(pckh(pred, gt, vis_off, hb)["Mean"])
 
 
 def _pck_loop(pred, gt, vis, norm, thr):

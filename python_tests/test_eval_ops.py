@@ -99,6 +99,10 @@ def test_bad_input():
         oks(pred, gt, vis, area[:2], sig)
     with pytest.raises(ValueError, match=r"sigmas must have shape"):
         oks(pred, gt, vis, area, sig[:3])
+    with pytest.raises(ValueError, match=r"sigmas must be finite and > 0"):
+        oks(pred, gt, vis, area, torch.zeros_like(sig))
+    with pytest.raises(ValueError, match=r"area must be >= 0"):
+        oks(pred, gt, vis, -area, sig)
     with pytest.raises(ValueError, match=r"visible must have shape"):
         oks(pred, gt, vis[:, :3], area, sig)
     with pytest.raises(TypeError, match="visible must be"):

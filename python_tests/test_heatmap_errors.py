@@ -54,6 +54,10 @@ def dec(**kw):
         (dict(joint_weights=[1.0, 2.0]), ValueError, "joint_weights"),
         (dict(joint_weights=torch.ones(3, dtype=torch.long)), TypeError, "joint_weights"),
         (dict(joint_weights="abc"), TypeError, "joint_weights"),
+        (dict(joint_weights=[float("nan"), 1.0, 1.0]), ValueError, "joint_weights"),
+        (dict(joint_weights=torch.tensor([-1.0, 1.0, 1.0])), ValueError, "joint_weights"),
+        (dict(input_size=("a", "b")), TypeError, "input_size"),
+        (dict(input_size=(10**12, 10**12)), ValueError, "input_size"),
     ],
 )
 def test_encode_bad_input(kwargs, exc, name):

@@ -17,8 +17,14 @@ from hpefast.keypoints import (
 
 BUILTIN = ["coco", "mpii", "aic", "crowdpose", "ap10k", "union21", "union23"]
 # Published OKS sigmas that are not flip-symmetric, kept exactly because they define the protocol:
-# AIC's per-joint deltas (AI Challenger evaluation script) and AP-10K's (COCO's list in COCO order).
-ASYMMETRIC_SIGMAS = {"aic", "ap10k"}
+# AIC's per-joint deltas (AI Challenger evaluation script).
+ASYMMETRIC_SIGMAS = {"aic"}
+
+# mmpose configs/_base_/datasets/ap10k.py, in AP-10K's joint order.
+AP10K_PUBLISHED_SIGMAS = [
+    0.025, 0.025, 0.026, 0.035, 0.035, 0.079, 0.072, 0.062, 0.079, 0.072, 0.062, 0.107, 0.087,
+    0.089, 0.107, 0.087, 0.089,
+]  # fmt: skip
 
 # DESIGN.md, "Union layouts"
 MPII_TO_COCO = {0: 16, 1: 14, 2: 12, 3: 11, 4: 13, 5: 15, 10: 10, 11: 8, 12: 6, 13: 5, 14: 7, 15: 9}
@@ -247,3 +253,10 @@ def test_schema_is_immutable():
         s.sigmas[0] = 1.0
     with pytest.raises(AttributeError):
         s.name = "x"
+
+
+def test_ap10k_sigmas_match_published_list():
+    schema = get_schema("ap10k")
+    np.testing.assert_array_equal(schema.sigmas, np.array(AP10K_PUBLISHED_SIGMAS))
+    # the same value for a joint and its mirror twin
+    np.testing.assert_array_equal(schema.sigmas, schema.sigmas[list(schema.flip_index)])

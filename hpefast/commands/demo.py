@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -267,10 +266,9 @@ def _export(model, path: Path) -> str | None:
 
 
 def main(args: argparse.Namespace) -> int:
-    # Before torch (and its OpenMP runtime) loads: idle OpenMP threads sleep instead of spinning. On a
-    # small CPU shared with other work, spinning threads make every parallel region wait for a descheduled
-    # sibling (measured on the 2-core dev VM under load: 3.4 s per demo step spinning, 0.55 s sleeping).
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from hpefast.commands._omp import prefer_passive_omp_wait
+
+    prefer_passive_omp_wait()  # before torch loads: idle OpenMP threads sleep instead of spinning
     m = run_demo(args)
     ap, pckh = m["coco_AP"], m["mpii_PCKh"]
     print(

@@ -1,12 +1,26 @@
-"""``hpefast eval CHECKPOINT --data SCHEMA:ANN:IMAGES[:BOXES] ...``: score a model on each dataset in that
-dataset's own schema and protocol (COCO-format data: OKS AP with the schema's sigmas; MPII: PCKh@0.5).
+"""``hpefast eval CHECKPOINT --data SCHEMA:ANN:IMAGES[:BOXES][@ID] ...``: score a model on each dataset in
+that dataset's own schema and protocol (COCO-format data: OKS AP with the schema's sigmas; MPII: PCKh@0.5).
 
 CHECKPOINT is an hpefast model (folder or .safetensors with its .json) or a training checkpoint
-(``checkpoints/last.pt``; its EMA weights when it has them). Examples::
+(``checkpoints/last.pt``; its EMA weights when it has them). ``@ID`` picks the dataset id the model is
+run with (its per-dataset head / ViTPose+ expert; default 0), e.g. ``@1`` for the second training dataset.
+
+``--results-dir DIR`` also writes ``DIR/<name>_results.json`` per dataset (``<name>`` as printed: the schema,
+``<schema>_<i>`` for a repeated one): COCO-format keypoint results ``[{image_id, category_id, keypoints
+[x, y, score] * K, score, bbox [x, y, w, h]}]`` with the box each crop was made from. ``--results-schema``
+picks the joints: ``dataset`` (default) maps the model's layout into the dataset's schema: the file the
+dataset's protocol scores (``hpefast eval-coco``, pycocotools); ``model`` keeps the model's own layout: the
+``--pred`` of ``hpefast translate fit --src LAYOUT`` ("a model of layout A run on dataset B"). With
+``model``, a dataset the layout cannot be scored on (a COCO model on MPII) is predicted and written, not
+scored. MPII image ids are ``hpefast.data.MpiiDataset``'s (the number in the image file name), the ones
+``hpefast translate`` reads. Examples::
 
     hpefast eval runs/b21/model --data coco:coco/person_keypoints_val2017.json:coco/val2017 \\
-                                --data mpii:mpii/annotations/mpii_val.json:mpii/images
+                                --data mpii:mpii/annotations/mpii_val.json:mpii/images@1
     hpefast eval runs/b21/model --data coco:val.json:val2017:dets.json --out metrics.json
+    hpefast eval runs/coco/model --data mpii:mpii_train.json:mpii/images --results-dir preds \\
+                                 --results-schema model
+    hpefast translate fit --pred preds/mpii_results.json --gt mpii_train.json --src coco --out coco2mpii
 """
 
 from __future__ import annotations
@@ -25,8 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--data",
         action="append",
         required=True,
-        metavar="SCHEMA:ANN:IMAGES[:BOXES]",
-        help="dataset to score (repeatable); SCHEMA mpii reads an MPII json, any other a COCO json",
+        metavar="SCHEMA:ANN:IMAGES[:BOXES][@ID]",
+        help="dataset to score (repeatable); SCHEMA mpii reads an MPII json, any other a COCO json; "
+        "@ID: the dataset id (per-dataset head / ViTPose+ expert) to run the model with, default 0",
     )
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--workers", type=int, default=0)
@@ -37,15 +52,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-area", action="store_true", help="COCOeval without area ranges (AIC, CrowdPose)"
     )
     parser.add_argument("--out", help="write the metrics as json to this file")
+    parser.add_argument(
+        "--results-dir",
+        metavar="DIR",
+        help="also write each dataset's predictions to DIR/<name>_results.json (COCO keypoint results)",
+    )
+    parser.add_argument(
+        "--results-schema",
+        choices=["dataset", "model"],
+        default="dataset",
+        help="joints of the results files: 'dataset' (default; the dataset's schema, scoreable by its "
+        "protocol) or 'model' (the model's layout, for hpefast translate fit --src LAYOUT; also writes "
+        "data the layout cannot be scored on)",
+    )
 
 
 def parse_data_spec(spec: str) -> dict[str, Any]:
-    """``SCHEMA:ANN:IMAGES[:BOXES]`` -> dict(schema, ann, images, boxes)."""
-    parts = spec.split(":")
+    """``SCHEMA:ANN:IMAGES[:BOXES][@ID]`` -> dict(schema, ann, images, boxes, dataset_id).
+
+    ``@ID`` is read only when it ends the spec and is a non-negative integer (so a path may hold an
+    ``@``); without it ``dataset_id`` is 0.
+    """
+    body, at, tail = spec.rpartition("@")
+    dataset_id = 0
+    if at and tail.isdigit():
+        dataset_id = int(tail)
+    else:
+        body = spec
+    parts = body.split(":")
     if len(parts) not in (3, 4) or not all(parts):
-        raise ValueError(f"--data {spec!r}: expected SCHEMA:ANN_FILE:IMAGE_DIR[:BOXES_JSON]")
+        raise ValueError(f"--data {spec!r}: expected SCHEMA:ANN_FILE:IMAGE_DIR[:BOXES_JSON][@DATASET_ID]")
     schema, ann, images = parts[:3]
-    return {"schema": schema, "ann": ann, "images": images, "boxes": parts[3] if len(parts) == 4 else None}
+    return {
+        "schema": schema,
+        "ann": ann,
+        "images": images,
+        "boxes": parts[3] if len(parts) == 4 else None,
+        "dataset_id": dataset_id,
+    }
 
 
 def load_any_model(path: str):
@@ -69,14 +113,35 @@ def load_any_model(path: str):
     return load_model(str(p))
 
 
+def _check_results_dir(path: str | None) -> Path | None:
+    if path is None:
+        return None
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise ValueError(f"--results-dir {path!r} exists and is not a directory")
+    return p
+
+
+def _check_dataset_id(spec: dict[str, Any], cfg: Any) -> None:
+    """The model serves dataset ids 0..n-1 (n = its experts, else its datasets / heads)."""
+    n = max(int(getattr(cfg, "num_experts", 0) or 0) or int(getattr(cfg, "num_datasets", 1) or 1), 1)
+    if spec["dataset_id"] >= n:
+        raise ValueError(
+            f"--data {spec['schema']}:...@{spec['dataset_id']}: the model serves dataset ids 0..{n - 1} "
+            f"(num_datasets={getattr(cfg, 'num_datasets', 1)}, num_experts={getattr(cfg, 'num_experts', 0)})"
+        )
+
+
 def main(args: argparse.Namespace) -> int:
     from hpefast.data import CocoKeypointDataset, MpiiDataset
     from hpefast.engine.builders import resolve_device
     from hpefast.engine.state import atomic_write_text
-    from hpefast.engine.validation import evaluate_dataset, layout_index
+    from hpefast.engine.validation import covers, evaluate_dataset, layout_index
     from hpefast.keypoints import get_schema
 
     specs = [parse_data_spec(s) for s in args.data]
+    results_dir = _check_results_dir(args.results_dir)
+    only_write = results_dir is not None and args.results_schema == "model"
     for s in specs:
         get_schema(s["schema"])
         for key in ("ann", "images", "boxes"):
@@ -85,21 +150,34 @@ def main(args: argparse.Namespace) -> int:
     model = load_any_model(args.checkpoint)
     layout = model.cfg.layout
     for s in specs:  # a checkpoint for another layout fails here, before any image is read
-        layout_index(layout, s["schema"])
+        _check_dataset_id(s, model.cfg)
+        if not only_write:
+            try:
+                layout_index(layout, s["schema"])
+            except ValueError as exc:
+                raise ValueError(
+                    f"{exc}. To only write its predictions (e.g. for hpefast translate fit --src {layout}), "
+                    f"pass --results-dir DIR --results-schema model"
+                ) from None
+    if results_dir is not None:
+        results_dir.mkdir(parents=True, exist_ok=True)
     device = resolve_device(args.device)
     model = model.to(device).eval()
     size = tuple(model.cfg.image_size)
     results: dict[str, dict[str, float]] = {}
+    names: set[str] = set()
     for i, s in enumerate(specs):
+        common: dict[str, Any] = dict(input_size=size, train=False, layout=layout, dataset_id=s["dataset_id"])
         if s["schema"] == "mpii":
-            ds = MpiiDataset(s["ann"], s["images"], input_size=size, train=False, layout=layout)
+            ds = MpiiDataset(s["ann"], s["images"], **common)
             metric = "pckh"
         else:
             kw: dict[str, Any] = {"boxes": s["boxes"]} if s["boxes"] else {}
-            ds = CocoKeypointDataset(
-                s["ann"], s["images"], schema=s["schema"], input_size=size, train=False, layout=layout, **kw
-            )
+            ds = CocoKeypointDataset(s["ann"], s["images"], schema=s["schema"], **common, **kw)
             metric = "coco_ap"
+        name = s["schema"] if s["schema"] not in names else f"{s['schema']}_{i}"
+        names.add(name)
+        out_file = None if results_dir is None else results_dir / f"{name}_results.json"
         m = evaluate_dataset(
             model,
             ds,
@@ -111,11 +189,20 @@ def main(args: argparse.Namespace) -> int:
             flip_test=not args.no_flip,
             decode=args.decode,
             use_area=not args.no_area and s["schema"] not in ("aic", "crowdpose"),
+            results_file=out_file,
+            results_schema=args.results_schema,
         )
-        name = s["schema"] if s["schema"] not in results else f"{s['schema']}_{i}"
-        results[name] = m
-        key = "PCKh" if metric == "pckh" else "AP"
-        print(f"{name}: {key} = {m[key]:.4f}  ({len(ds)} instances)")
+        if covers(layout, s["schema"]):
+            results[name] = m
+            key = "PCKh" if metric == "pckh" else "AP"
+            print(f"{name}: {key} = {m[key]:.4f}  ({len(ds)} instances)")
+        else:
+            print(
+                f"{name}: not scored (layout {layout!r} lacks joints of {s['schema']!r}; {len(ds)} instances)"
+            )
+        if out_file is not None:
+            schema = s["schema"] if args.results_schema == "dataset" else layout
+            print(f"{name}: predictions ({schema} joints) written to {out_file}")
     if args.out:
         atomic_write_text(args.out, json.dumps(results, indent=2) + "\n")
     return 0

@@ -27,6 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from hpefast.commands._omp import prefer_passive_omp_wait
+
+    prefer_passive_omp_wait()  # before torch loads: idle OpenMP threads sleep instead of spinning
     from hpefast.engine.config import dump_yaml, load_config
     from hpefast.engine.presets import preset_names
 

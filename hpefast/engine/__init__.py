@@ -3,7 +3,8 @@
 - ``config``: typed configs (unknown keys refused, did-you-mean), YAML + ``key=value`` overrides.
 - ``presets``: ViTPose-{S,B,L,H} x {coco, mpii, aic, union21, union23} and ``tiny-synthetic``.
 - ``trainer``: the loop (device-side targets, masked union loss, AMP, clipping, EMA, DDP, exact resume).
-- ``validation``: flip test + DARK-UDP + inverse warp, mapped back to each dataset's schema and metric.
+- ``validation``: flip test + DARK-UDP + inverse warp, mapped back to each dataset's schema and metric;
+  COCO-format results files (``keypoint_results``, ``write_results``).
 - ``optim`` (layer decay, schedule), ``sampler`` (resumable order), ``state`` (atomic checkpoints, RNG),
   ``ema``, ``distributed``, ``runlog`` (JSONL + optional TensorBoard), ``builders`` (datasets, model).
 
@@ -29,6 +30,8 @@ _NAMES = {
     "train": "hpefast.engine.trainer",
     "evaluate_dataset": "hpefast.engine.validation",
     "predict": "hpefast.engine.validation",
+    "keypoint_results": "hpefast.engine.validation",
+    "write_results": "hpefast.engine.validation",
 }
 
 __all__ = sorted(_NAMES)

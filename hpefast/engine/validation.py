@@ -10,10 +10,17 @@ re-indexed into the dataset's schema (``hpefast.keypoints.mapping_index``) -> th
   schema's sigmas. Keys ``AP, AP50, AP75, APm, APl, AR, AR50, AR75, ARm, ARl``.
 - ``pckh``: ``hpefast.evaluation.pckh`` on the 16 MPII joints with the head boxes (threshold 0.5).
   Keys ``PCKh`` (mean, percent), ``PCKh@0.1`` and the per-part values.
+
+Predictions can also be written as a COCO-format keypoint results file (:func:`keypoint_results`,
+:func:`write_results`, ``evaluate_dataset(results_file=...)``): in the dataset's schema (the file
+``hpefast eval-coco`` / pycocotools score) or in the model's layout (what ``hpefast translate fit --pred
+--src LAYOUT`` reads: a model of layout A run on dataset B's images), with each instance's box.
 """
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,7 +28,18 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
-__all__ = ["layout_index", "predict", "evaluate_dataset", "coco_metrics", "pckh_metrics"]
+__all__ = [
+    "layout_index",
+    "covers",
+    "predict",
+    "evaluate_dataset",
+    "score_records",
+    "coco_metrics",
+    "pckh_metrics",
+    "keypoint_results",
+    "dataset_results",
+    "write_results",
+]
 
 _COCO_KEYS = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl")
 
@@ -43,6 +61,13 @@ def layout_index(layout: str, schema: str) -> np.ndarray:
             f"evaluate it on data of a schema its layout covers, or train with a union layout"
         )
     return idx
+
+
+def covers(layout: str, schema: str) -> bool:
+    """Whether a model of ``layout`` predicts every joint of ``schema`` (so it can be scored on it)."""
+    from hpefast.keypoints import mapping_index
+
+    return bool((mapping_index(layout, schema) >= 0).all())
 
 
 @torch.no_grad()
@@ -130,6 +155,80 @@ def _category_id(dataset: Any) -> int:
     return 1
 
 
+def keypoint_results(
+    records: list[dict[str, Any]],
+    layout: str,
+    schema: str,
+    *,
+    out_schema: str | None = None,
+    score_threshold: float = 0.2,
+    oks_nms_threshold: float | None = 0.9,
+    category_id: int = 1,
+) -> list[dict[str, Any]]:
+    """COCO-format keypoint results of top-down predictions (records from :func:`predict`).
+
+    Args:
+        records: predictions in the model's ``layout`` (image pixels).
+        layout: the model's layout; ``schema``: the dataset's schema.
+        out_schema: the joints written: ``schema`` (default; the file the dataset's COCO protocol scores)
+            or ``layout`` (the model's own outputs, e.g. for ``hpefast translate``).
+        score_threshold: instance score = box score x mean of the keypoint scores above it (mmpose's
+            top-down rescoring).
+        oks_nms_threshold: OKS-NMS per image (None: none, e.g. MPII, scored per ground-truth person).
+
+    Rescoring and OKS-NMS use the dataset schema's joints and sigmas when the layout covers the schema
+    (so both ``out_schema`` choices keep the same instances with the same scores), else the layout's.
+
+    Returns:
+        ``[{image_id, category_id, keypoints: [3 K] (x, y, score; image pixels), score, bbox: [x, y, w, h]
+        (the instance box the crop was made from)}]``, grouped by image in order of first appearance.
+    """
+    from hpefast.keypoints import get_schema
+
+    out_schema = schema if out_schema is None else out_schema
+    if out_schema not in (schema, layout):
+        raise ValueError(
+            f"out_schema must be the dataset's {schema!r} or the model's {layout!r}, got {out_schema!r}"
+        )
+    ref = schema if covers(layout, schema) else layout  # the joints rescoring and NMS look at
+    ref_idx = layout_index(layout, ref)
+    out_idx = layout_index(layout, out_schema)
+    by_image: dict[int, list[dict[str, Any]]] = {}
+    for r in records:
+        kp = np.asarray(r["keypoints"], np.float64)
+        sc = np.asarray(r["scores"], np.float64)
+        meta = r["meta"]
+        keep = sc[ref_idx] > score_threshold
+        kpt_score = float(sc[ref_idx][keep].mean()) if keep.any() else 0.0
+        scale = np.asarray(meta["scale"], np.float64)
+        by_image.setdefault(int(meta["image_id"]), []).append(
+            {
+                "image_id": int(meta["image_id"]),
+                "ref": np.concatenate([kp[ref_idx], sc[ref_idx, None]], axis=1),
+                "keypoints": np.concatenate([kp[out_idx], sc[out_idx, None]], axis=1),
+                "score": kpt_score * float(meta.get("score", 1.0)),
+                "area": float(scale[0] * scale[1]),
+                "bbox": np.asarray(meta.get("bbox", [0, 0, 0, 0]), np.float64).reshape(4),
+            }
+        )
+    sigmas = np.asarray(get_schema(ref).sigmas, np.float64)
+    results: list[dict[str, Any]] = []
+    for dets in by_image.values():
+        if oks_nms_threshold is not None and len(dets) > 1:
+            dets = [dets[i] for i in _oks_nms(dets, oks_nms_threshold, sigmas)]
+        for d in dets:
+            results.append(
+                {
+                    "image_id": d["image_id"],
+                    "category_id": category_id,
+                    "keypoints": d["keypoints"].reshape(-1).tolist(),
+                    "score": d["score"],
+                    "bbox": d["bbox"].tolist(),
+                }
+            )
+    return results
+
+
 def coco_metrics(
     records: list[dict[str, Any]],
     ann_file: str,
@@ -140,49 +239,30 @@ def coco_metrics(
     use_area: bool = True,
     category_id: int = 1,
 ) -> dict[str, float]:
-    """COCO keypoint AP of top-down predictions (records from :func:`predict`) against ``ann_file``."""
+    """COCO keypoint AP of top-down predictions (records from :func:`predict`) against ``ann_file``.
+
+    The results are :func:`keypoint_results` scored *without* their ``bbox`` (as mmpose writes them): a
+    result's area is then its keypoints' extent. pycocotools takes a result's area from its ``bbox`` when
+    it has one, which only matters for the area-range stats (APm, APl, ARm, ARl).
+    """
     from hpefast.evaluation import COCO, COCOeval
     from hpefast.keypoints import get_schema
 
-    sch = get_schema(schema)
-    idx = layout_index(layout, schema)
-    by_image: dict[int, list[dict[str, Any]]] = {}
-    for r in records:
-        kp = r["keypoints"][idx]
-        sc = r["scores"][idx].astype(np.float64)
-        meta = r["meta"]
-        keep = sc > score_threshold
-        kpt_score = float(sc[keep].mean()) if keep.any() else 0.0
-        box_score = float(meta.get("score", 1.0))
-        scale = np.asarray(meta["scale"], np.float64)
-        by_image.setdefault(int(meta["image_id"]), []).append(
-            {
-                "image_id": int(meta["image_id"]),
-                "category_id": category_id,
-                "keypoints": np.concatenate([kp, sc[:, None]], axis=1),
-                "score": kpt_score * box_score,
-                "area": float(scale[0] * scale[1]),
-                "bbox": np.asarray(meta.get("bbox", [0, 0, 0, 0]), np.float64),
-            }
-        )
-    results: list[dict[str, Any]] = []
-    for dets in by_image.values():
-        if oks_nms_threshold is not None and len(dets) > 1:
-            dets = [dets[i] for i in _oks_nms(dets, oks_nms_threshold, sch.sigmas)]
-        for d in dets:
-            results.append(
-                {
-                    "image_id": d["image_id"],
-                    "category_id": d["category_id"],
-                    "keypoints": d["keypoints"].reshape(-1).tolist(),
-                    "score": d["score"],
-                }
-            )
+    layout_index(layout, schema)
+    results = keypoint_results(
+        records,
+        layout,
+        schema,
+        score_threshold=score_threshold,
+        oks_nms_threshold=oks_nms_threshold,
+        category_id=category_id,
+    )
     if not results:
         return {k: 0.0 for k in _COCO_KEYS}
     gt = COCO(ann_file)
-    dt = gt.loadRes(results)
-    ev = COCOeval(gt, dt, iouType="keypoints", sigmas=np.asarray(sch.sigmas), use_area=use_area)
+    dt = gt.loadRes([{k: v for k, v in r.items() if k != "bbox"} for r in results])
+    sigmas = np.asarray(get_schema(schema).sigmas)
+    ev = COCOeval(gt, dt, iouType="keypoints", sigmas=sigmas, use_area=use_area)
     ev.evaluate()
     ev.accumulate()
     ev.summarize()
@@ -194,7 +274,7 @@ def _oks_nms(dets: list[dict[str, Any]], threshold: float, sigmas: np.ndarray) -
     """Indices kept by greedy OKS-NMS (mmpose top-down semantics: area = padded box, no vis threshold)."""
     from hpefast.evaluation import oks_nms
 
-    kpts = np.stack([d["keypoints"] for d in dets])  # [N, K, 3]
+    kpts = np.stack([d["ref"] for d in dets])  # [N, K, 3]
     scores = np.array([d["score"] for d in dets], dtype=np.float64)
     areas = np.array([d["area"] for d in dets], dtype=np.float64)
     keep = oks_nms(kpts, threshold, sigmas=np.asarray(sigmas), scores=scores, areas=areas)
@@ -235,22 +315,94 @@ def evaluate_dataset(
     oks_nms_threshold: float | None = 0.9,
     use_area: bool = True,
     amp: bool = False,
+    results_file: str | os.PathLike | None = None,
+    results_schema: str = "dataset",
 ) -> dict[str, float]:
-    """Predict ``dataset`` and score it with ``metric`` ("coco_ap" or "pckh") in the dataset's schema."""
+    """Predict ``dataset`` and score it with ``metric`` ("coco_ap" or "pckh") in the dataset's schema.
+
+    With ``results_file``, also write the predictions there as COCO-format keypoint results (see
+    :func:`dataset_results`; ``results_schema`` "dataset" or "model"). A model whose layout does not cover
+    the dataset's schema cannot be scored (ValueError, before any image is read) unless it only writes
+    its predictions in its own layout (``results_file`` and ``results_schema="model"``): the metrics
+    are then ``{}``.
+    """
     net = _unwrap(model)
     schema = dataset.schema.name
-    layout_index(net.cfg.layout, schema)  # fail before predicting anything
+    layout = net.cfg.layout
+    if results_schema not in ("dataset", "model"):
+        raise ValueError(f"results_schema must be 'dataset' or 'model', got {results_schema!r}")
+    scored = covers(layout, schema)
+    if not scored and (results_file is None or results_schema != "model"):
+        layout_index(layout, schema)  # raises: fail before predicting anything
     records = predict(model, dataset, device, batch_size, workers, flip_test, decode, blur_kernel, amp=amp)
-    return score_records(
+    metrics: dict[str, float] = {}
+    if scored:
+        metrics = score_records(
+            records,
+            dataset,
+            metric,
+            layout,
+            ann_file=ann_file,
+            score_threshold=score_threshold,
+            oks_nms_threshold=oks_nms_threshold,
+            use_area=use_area,
+        )
+    if results_file is not None:
+        results = dataset_results(
+            records,
+            dataset,
+            metric,
+            layout,
+            results_schema=results_schema,
+            score_threshold=score_threshold,
+            oks_nms_threshold=oks_nms_threshold,
+        )
+        write_results(results_file, results)
+    return metrics
+
+
+def dataset_results(
+    records: list[dict[str, Any]],
+    dataset: Any,
+    metric: str,
+    layout: str,
+    *,
+    results_schema: str = "dataset",
+    score_threshold: float = 0.2,
+    oks_nms_threshold: float | None = 0.9,
+) -> list[dict[str, Any]]:
+    """The COCO-format keypoint results of ``dataset``'s predictions (:func:`keypoint_results`).
+
+    ``results_schema="dataset"``: keypoints in the dataset's schema; for ``coco_ap`` exactly the results
+    :func:`coco_metrics` scores (after rescoring and OKS-NMS; scoring the file with pycocotools gives the
+    same AP). ``"model"``: the same instances with the model's layout's joints. MPII (``pckh``) results
+    have one result per ground-truth person (no NMS), ``image_id`` as ``MpiiDataset`` assigns it (the
+    number in the image file name, else the entry's index), category 1 and the person box.
+    """
+    schema = dataset.schema.name
+    if results_schema not in ("dataset", "model"):
+        raise ValueError(f"results_schema must be 'dataset' or 'model', got {results_schema!r}")
+    return keypoint_results(
         records,
-        dataset,
-        metric,
-        net.cfg.layout,
-        ann_file=ann_file,
+        layout,
+        schema,
+        out_schema=schema if results_schema == "dataset" else layout,
         score_threshold=score_threshold,
-        oks_nms_threshold=oks_nms_threshold,
-        use_area=use_area,
+        oks_nms_threshold=oks_nms_threshold if metric == "coco_ap" else None,
+        category_id=_category_id(dataset) if metric == "coco_ap" else 1,
     )
+
+
+def write_results(path: str | os.PathLike, results: list[dict[str, Any]]) -> None:
+    """Write COCO-format results as a json list, atomically (temporary file + ``os.replace``); ValueError
+    for a non-finite number."""
+    from hpefast.engine.state import atomic_write_text
+
+    try:
+        text = json.dumps(results, allow_nan=False)
+    except ValueError as exc:
+        raise ValueError(f"results for {str(path)!r} contain NaN or inf: {exc}") from exc
+    atomic_write_text(path, text + "\n")
 
 
 def score_records(
@@ -264,6 +416,7 @@ def score_records(
     oks_nms_threshold: float | None = 0.9,
     use_area: bool = True,
 ) -> dict[str, float]:
+    """Score :func:`predict` records of ``dataset`` with ``metric`` ("coco_ap" or "pckh")."""
     schema = dataset.schema.name
     if metric == "coco_ap":
         ann = ann_file or getattr(dataset, "ann_file", None)

@@ -59,7 +59,15 @@ def pckh_per_joint(
     for name, arr in (("gt", gt), ("visible", vis), ("headboxes", hb)):
         if arr.shape[0] != n:
             raise ValueError(f"{name} has {arr.shape[0]} rows but pred has {n}")
+    if n == 0:
+        raise ValueError("pred is empty: PCKh needs at least one person")
+    if not (np.isfinite(threshold) and threshold > 0):
+        raise ValueError(f"threshold must be a finite positive fraction of the head size, got {threshold!r}")
     vis = (vis > 0).astype(np.float64)
+    bad_gt = (vis > 0) & ~np.isfinite(gt).all(-1)
+    if bad_gt.any():
+        i, j = (int(v[0]) for v in np.nonzero(bad_gt))
+        raise ValueError(f"gt: person {i} joint {j} is marked visible but its coordinates are not finite")
     head = np.linalg.norm(hb[:, 1] - hb[:, 0], axis=-1) * HEAD_SIZE_FACTOR
     bad = vis.any(1) & ~(head > 0)
     if bad.any():

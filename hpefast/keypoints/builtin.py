@@ -11,8 +11,9 @@ aic,crowdpose,ap10k}.py``); skeletons are 0-based. Two deliberate departures, bo
   rule by joint meaning (paws 1.5, elbows/knees 1.2, the rest 1.0).
 
 The OKS sigmas are kept exactly as published because they define each dataset's evaluation protocol,
-including the two asymmetric sets: AIC's (measured per joint by the AI Challenger evaluation script) and
-AP-10K's (COCO's list reused in COCO order, as the official AP-10K evaluation does).
+including AIC's asymmetric set (measured per joint by the AI Challenger evaluation script). AP-10K's are
+COCO's values assigned by joint meaning in AP-10K's order (shoulder 0.079, elbow 0.072, front paw 0.062,
+hip 0.107, knee 0.087, back paw 0.089), as in mmpose's ``ap10k.py``.
 
 Union layouts (DESIGN.md): ``union21`` = COCO-17 + MPII head_top, upper_neck, thorax, pelvis (17..20);
 ``union23`` = union21 + AIC head_top, neck (21, 22). The extra joints keep the sigma of their source dataset.
@@ -85,8 +86,8 @@ AP10K_NAMES = (
     "left_back_paw", "right_hip", "right_knee", "right_back_paw",
 )  # fmt: skip
 AP10K_SIGMAS = (
-    0.025, 0.025, 0.026, 0.035, 0.035, 0.079, 0.079, 0.072, 0.072, 0.062, 0.062, 0.107, 0.107,
-    0.087, 0.087, 0.089, 0.089,
+    0.025, 0.025, 0.026, 0.035, 0.035, 0.079, 0.072, 0.062, 0.079, 0.072, 0.062, 0.107, 0.087,
+    0.089, 0.107, 0.087, 0.089,
 )  # fmt: skip
 AP10K_WEIGHTS = (1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.2, 1.5, 1.0, 1.2, 1.5, 1.0, 1.2, 1.5, 1.0, 1.2, 1.5)
 AP10K_SKELETON = (

@@ -76,15 +76,18 @@ def cuda_stream(t: torch.Tensor) -> int:
     return int(torch.cuda.current_stream(t.device).cuda_stream)
 
 
-def as_size(name: str, value: object) -> tuple[int, int]:
-    """Parse a (W, H) size: two positive ints. Raises TypeError/ValueError naming ``name``."""
+def as_size(name: str, value: object, limit: int = 1 << 16) -> tuple[int, int]:
+    """Parse a (W, H) size: two positive ints up to ``limit``. Raises TypeError/ValueError naming ``name``."""
+    message = f"{name} must be a pair (W, H) of positive ints, got {value!r}"
     try:
         w, h = value  # type: ignore[misc]
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a pair (W, H) of positive ints, got {value!r}") from None
-    if isinstance(w, bool) or isinstance(h, bool) or int(w) != w or int(h) != h:
-        raise TypeError(f"{name} must be a pair (W, H) of positive ints, got {value!r}")
+        if isinstance(w, bool) or isinstance(h, bool) or int(w) != w or int(h) != h:
+            raise TypeError(message)
+    except (TypeError, ValueError, OverflowError):
+        raise TypeError(message) from None
     w, h = int(w), int(h)
     if w <= 0 or h <= 0:
         raise ValueError(f"{name} must be positive, got {value!r}")
+    if w > limit or h > limit:
+        raise ValueError(f"{name} must be at most {limit} per side, got {value!r}")
     return w, h

@@ -193,6 +193,11 @@ def encode_heatmaps(
                 ) from None
         if tuple(jw.shape) != (K,):
             raise ValueError(f"joint_weights must have shape [K] = [{K}], got {list(jw.shape)}")
+        # Checked where the values are on the host (the usual case: schema.joint_weights); a CUDA tensor
+        # is not synchronised for it.
+        host = jw if jw.device.type == "cpu" else (None if isinstance(joint_weights, torch.Tensor) else jw.cpu())
+        if host is not None and not bool((torch.isfinite(host) & (host >= 0)).all()):
+            raise ValueError(f"joint_weights must be finite and >= 0, got {host.tolist()}")
         jw = jw.contiguous()
     vis = visible.to(torch.float32) if visible.dtype == torch.bool else visible
     return _encode_op(keypoints.detach(), vis.detach(), jw, in_w, in_h, hm_w, hm_h, float(sigma), method)

@@ -162,6 +162,12 @@ def oks(
     sig = sig.contiguous()
     check_same_device(pred=pred, gt=gt, visible=vis, area=area, sigmas=sig)
     check_device_supported("pred", pred)
+    # Value checks need the data on the host: done for CPU tensors only, so that validation on the GPU
+    # during training stays free of device-to-host synchronisation.
+    if sig.device.type == "cpu" and not bool((sig > 0).all() & torch.isfinite(sig).all()):
+        raise ValueError("sigmas must be finite and > 0")
+    if area.device.type == "cpu" and bool((area < 0).any() | torch.isnan(area).any()):
+        raise ValueError("area must be >= 0 (COCO object areas in pixels^2)")
     if k == 0:
         raise ValueError("pred must have at least one joint (K > 0)")
     return _oks_op(pred, gt, vis, area, sig)
