@@ -47,12 +47,12 @@ def detect_schema(data: dict) -> str:
 
 def main(args: argparse.Namespace) -> int:
     import os
-    import tempfile
 
     import cv2
     import numpy as np
     import torch
 
+    from hpefast._io import atomic_write_bytes
     from hpefast.data import CocoKeypointDataset, MpiiDataset
     from hpefast.data.base import load_json
     from hpefast.data.transforms import IMAGENET_MEAN, IMAGENET_STD
@@ -97,10 +97,7 @@ def main(args: argparse.Namespace) -> int:
     if not ok:
         raise ValueError("PNG encoding failed")
     out = os.path.abspath(args.out)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(out), suffix=".png.tmp")
-    with os.fdopen(fd, "wb") as f:
-        f.write(buf.tobytes())
-    os.replace(tmp, out)
+    atomic_write_bytes(out, buf.tobytes())
     what = "crops" if args.crops else "images"
     print(f"wrote {out}: {len(tiles)} {what}, {len(ds)} instances in {args.ann}")
     return 0

@@ -29,7 +29,6 @@ import colorsys
 import json
 import math
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -37,6 +36,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from hpefast._io import atomic_write_bytes
 from hpefast.keypoints import get_schema
 
 __all__ = ["write_dataset", "LAYOUTS", "render_image"]
@@ -372,18 +372,6 @@ def _draw_crowd(
 
 
 # ------------------------------------------------------------------------------------------ writing
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def _mask_box(mask: np.ndarray) -> list[float] | None:
     ys, xs = np.nonzero(mask)
     if xs.size == 0:
@@ -471,7 +459,7 @@ def write_dataset(
         ok, buf = cv2.imencode(".jpg", img, params)
         if not ok:
             raise RuntimeError(f"write_dataset: JPEG encoding failed for image {name}")
-        _atomic_write_bytes(root / "images" / name, buf.tobytes())
+        atomic_write_bytes(root / "images" / name, buf.tobytes())
         height, width = img.shape[:2]
         images.append({"id": image_id, "file_name": name, "width": int(width), "height": int(height)})
         for person in people:
@@ -529,7 +517,7 @@ def write_dataset(
                 }
             ],
         }
-    _atomic_write_bytes(out, json.dumps(payload).encode("utf-8"))
+    atomic_write_bytes(out, json.dumps(payload).encode("utf-8"))
     return out
 
 

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch.utils.data import ConcatDataset, DataLoader
 
+from hpefast._io import atomic_write_text
 from hpefast.engine import distributed as dist_utils
 from hpefast.engine.builders import (
     DatasetEntry,
@@ -36,7 +37,7 @@ from hpefast.engine.ema import ModelEMA
 from hpefast.engine.optim import build_optimizer, lr_factor, set_lr
 from hpefast.engine.runlog import RunLogger
 from hpefast.engine.sampler import ResumableSampler, SeededDataset
-from hpefast.engine.state import atomic_save, atomic_write_text, capture_rng, load_state, restore_rng
+from hpefast.engine.state import atomic_save, capture_rng, load_state, restore_rng
 
 __all__ = ["Trainer", "TrainResult", "train"]
 

@@ -396,7 +396,7 @@ def dataset_results(
 def write_results(path: str | os.PathLike, results: list[dict[str, Any]]) -> None:
     """Write COCO-format results as a json list, atomically (temporary file + ``os.replace``); ValueError
     for a non-finite number."""
-    from hpefast.engine.state import atomic_write_text
+    from hpefast._io import atomic_write_text
 
     try:
         text = json.dumps(results, allow_nan=False)

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from hpefast._io import atomic_path, atomic_write_text
 from hpefast.models.config import ViTPoseConfig
 from hpefast.models.vitpose import ViTPose
 
@@ -56,19 +56,6 @@ def unwrap_model(model: nn.Module) -> ViTPose:
     return model
 
 
-def _atomic_write(path: Path, write: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def save_model(model: nn.Module, path: str | os.PathLike, *, metadata: dict[str, Any] | None = None) -> Path:
     """Save ``model``'s weights and config to ``path`` (a directory, or ``NAME.safetensors``).
 
@@ -83,13 +70,9 @@ def save_model(model: nn.Module, path: str | os.PathLike, *, metadata: dict[str,
     text = json.dumps(doc, indent=2, sort_keys=True)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in vp.state_dict().items()}
     header = {_HEADER_KEY: json.dumps(doc["config"], sort_keys=True), "format": FORMAT}
-    _atomic_write(weights, lambda tmp: save_file(tensors, tmp, metadata=header))
-
-    def _write_json(tmp: str) -> None:
-        with open(tmp, "w") as f:
-            f.write(text + "\n")
-
-    _atomic_write(config, _write_json)
+    with atomic_path(weights) as tmp:
+        save_file(tensors, tmp, metadata=header)
+    atomic_write_text(config, text + "\n")
     return weights
 
 
