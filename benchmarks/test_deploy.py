@@ -2,9 +2,10 @@
 (2N crops through the network), for the tiny model and ViTPose-B (random weights: timing only).
 
 One pytest-benchmark group per (device, model, batch N); implementations as the parameter:
-``torch_eager``, ``torch_compile`` (``torch.compile`` of the model) and ``onnxruntime`` (the exported file).
+``torch_eager``, ``torch_compile`` (``torch.compile`` of the model), ``torch_cudagraphs`` (GPU only:
+``torch.compile(mode="reduce-overhead")``, CUDA graph replay) and ``onnxruntime`` (the exported file).
 
-    pytest benchmarks/test_deploy.py                        # full: tiny N = 1, 8, 32; ViTPose-B N = 1, 8
+    pytest benchmarks/test_deploy.py                        # full: N = 1, 8, 32 for tiny and ViTPose-B
     pytest benchmarks/test_deploy.py --benchmark-disable    # quick run (CI): tiny at N = 1 only
     HPEFAST_BENCH_THREADS=1 pytest benchmarks/test_deploy.py  # torch and ONNX Runtime on one thread
 
@@ -33,11 +34,18 @@ from hpefast.export import to_onnx
 from hpefast.models import build_model
 
 MODELS = {"tiny": "tiny", "vitpose_b": "b"}
-BATCHES = {"tiny": [1, 8, 32], "vitpose_b": [1, 8]}
-IMPLS = ["torch_eager", "torch_compile", "onnxruntime"]
+BATCHES = {"tiny": [1, 8, 32], "vitpose_b": [1, 8, 32]}
+IMPLS = ["torch_eager", "torch_compile", "torch_cudagraphs", "onnxruntime"]
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 # rounds per (model, N): enough for a stable mean on a 2-core machine without taking all afternoon
-ROUNDS = {("tiny", 1): 20, ("tiny", 8): 6, ("tiny", 32): 3, ("vitpose_b", 1): 4, ("vitpose_b", 8): 2}
+ROUNDS = {
+    ("tiny", 1): 20,
+    ("tiny", 8): 6,
+    ("tiny", 32): 3,
+    ("vitpose_b", 1): 4,
+    ("vitpose_b", 8): 2,
+    ("vitpose_b", 32): 1,  # ~20 s a call on a 2-core CPU: one round (more on a GPU would be cheap)
+}
 
 CASES = [(d, m, n) for d in DEVICES for m in MODELS for n in BATCHES[m]]
 
@@ -72,7 +80,8 @@ def _predictor(impl: str, name: str, device: str, tmp_path_factory) -> TopDownPr
             path = to_onnx(model, tmp_path_factory.mktemp("bench") / f"{name}.onnx")
             _cache[key] = TopDownPredictor(path, device=device, onnx_threads=THREADS)
         else:
-            _cache[key] = TopDownPredictor(model, device=device, compile=impl == "torch_compile")
+            compile = {"torch_compile": True, "torch_cudagraphs": "reduce-overhead"}.get(impl, False)
+            _cache[key] = TopDownPredictor(model, device=device, compile=compile)
     return _cache[key]
 
 
@@ -120,6 +129,8 @@ def test_predictor_end_to_end(benchmark, request, tmp_path_factory, shared_data,
     quick = request.config.getoption("benchmark_disable")
     if quick and (name != "tiny" or n != 1):
         pytest.skip("quick mode (--benchmark-disable): tiny model at N = 1 only")
+    if impl == "torch_cudagraphs" and device != "cuda":
+        pytest.skip("CUDA graphs (torch.compile mode='reduce-overhead') need a GPU")
     if impl == "onnxruntime" and device == "cuda":
         import onnxruntime as ort
 
@@ -162,6 +173,7 @@ INTERLEAVED_ROUNDS = {
     ("tiny", 32): 3,
     ("vitpose_b", 1): 4,
     ("vitpose_b", 8): 2,
+    ("vitpose_b", 32): 1,
 }
 
 
@@ -174,6 +186,8 @@ def test_predictor_interleaved(benchmark, request, tmp_path_factory, shared_data
     if quick and (name != "tiny" or n != 1):
         pytest.skip("quick mode (--benchmark-disable): tiny model at N = 1 only")
     impls = [i for i in IMPLS if not (i == "onnxruntime" and device == "cuda")]
+    if device != "cuda":
+        impls.remove("torch_cudagraphs")
     image, boxes = _inputs(shared_data, n)
     preds = {i: _predictor(i, name, device, tmp_path_factory) for i in impls}
     for p in preds.values():

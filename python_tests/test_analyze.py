@@ -232,3 +232,36 @@ def test_analyze_errors_command(tmp_path, capsys, rng):
         ]
     )
     assert rc == 2 and "one ground truth per prediction file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("panels", [1, 2])
+def test_bias_plot_titles_fit_in_the_figure(panels, tmp_path, monkeypatch):
+    """The suptitle used to run off both edges of a one-panel figure (constrained layout does not wrap)."""
+    from hpefast.translate import plots
+
+    schema = get_schema("coco")
+    rng = np.random.default_rng(0)
+    result = dict(
+        name="COCO val",
+        schema="coco",
+        people=59,
+        frame="body",
+        unit="sqrt(area) of the person box",
+        mean_pose=rng.normal(size=(schema.num_keypoints, 2)).tolist(),
+        joints=[
+            dict(joint=n, n=50, mean=rng.normal(0, 0.05, 2).tolist(), cov=(0.01 * np.eye(2)).tolist())
+            for n in schema.names
+        ],
+    )
+    seen = {}
+    save = plots._save
+
+    def check(fig, path):
+        fig.canvas.draw()
+        box, title = fig.bbox, fig._suptitle.get_window_extent()
+        seen["inside"] = box.x0 <= title.x0 and title.x1 <= box.x1 and title.y1 <= box.y1
+        return save(fig, path)
+
+    monkeypatch.setattr(plots, "_save", check)
+    plots.plot_bias([result] * panels, tmp_path / "bias.png")
+    assert seen["inside"] and (tmp_path / "bias.png").is_file()

@@ -44,15 +44,22 @@ def _check_artefacts(out, metrics):
         import onnx
 
         onnx.checker.check_model(str(out / "model.onnx"))
+        # ONNX Runtime was checked against torch on held-out crops (hpefast.export.verify_onnx)
+        assert metrics["onnx_check_batch"] == 3
+        assert 0.0 <= metrics["onnx_max_abs_diff"] <= 1e-4
+        assert 0.0 <= metrics["onnx_max_kpt_diff_px"] < float("inf")
+        if not metrics["quick"]:  # trained: peaked maps, so the decoded keypoints agree too
+            assert metrics["onnx_max_kpt_diff_px"] <= 0.05
 
 
 @pytest.mark.slow
 def test_quick_demo_writes_all_artefacts(tmp_path, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "--quick", "--out", str(out), "--no-progress"]) == 0
-    assert "COCO AP" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "COCO AP" in printed and "ONNX Runtime vs torch" in printed
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["quick"] is True
+    assert metrics["quick"] is True and metrics["onnx"]
     _check_artefacts(out, metrics)
     # the datasets were written in their real formats, train and held-out validation apart
     coco_train = json.loads((out / "data" / "coco_train" / "coco.json").read_text())

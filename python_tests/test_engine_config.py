@@ -118,6 +118,21 @@ def test_missing_file_and_unknown_preset(tmp_path):
         load_config("vitpose-b-cooc")
 
 
+def test_milestones_must_increase_within_the_epochs():
+    with pytest.raises(ConfigError, match=r"milestones must be increasing, got \[170, 170\]"):
+        load_config("vitpose-b-coco", ["schedule.milestones=[170, 170]"])
+    with pytest.raises(ConfigError, match=r"milestones \[170, 220\] go beyond schedule.epochs=210"):
+        load_config("vitpose-b-coco", ["schedule.milestones=[170, 220]"])
+    with pytest.raises(ConfigError, match=r"beyond schedule.epochs=100"):  # the preset's (170, 200)
+        load_config("vitpose-b-coco", ["schedule.epochs=100"])
+    with pytest.raises(ConfigError, match="must be positive epochs"):
+        load_config("vitpose-b-coco", ["schedule.milestones=[0, 170]"])
+    # fine: a shorter schedule with its own milestones, a milestone at the last epoch, none at all
+    assert load_config("vitpose-b-coco", ["schedule.epochs=100", "schedule.milestones=[80, 95]"])
+    assert load_config("tiny-synthetic", ["schedule.epochs=1", "schedule.milestones=[1]"])
+    assert load_config("tiny-synthetic", ["schedule.milestones=[]"]).schedule.milestones == ()
+
+
 def test_cross_field_validation():
     with pytest.raises(ConfigError, match="milestones must be increasing"):
         load_config("vitpose-b-coco", ["schedule.milestones=[200, 170]"])

@@ -79,7 +79,7 @@ def _oracle_for(monkeypatch, ds_kind: str, ann: Path, layout: str, seed: int = 0
     else:
         ds = CocoKeypointDataset(ann, ann.parent / "images", schema=ds_kind, input_size=ORACLE, layout=layout)
     oracle = _NoisyOracle(ds, layout, ORACLE, seed=seed)
-    monkeypatch.setattr("hpefast.commands.evaluate.load_any_model", lambda path: oracle)
+    monkeypatch.setattr("hpefast.commands.evaluate.load_any_model", lambda path, expert=None: oracle)
     return oracle
 
 

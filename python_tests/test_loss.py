@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+import hpefast
 from hpefast._ext import lib
 from hpefast._reference.loss import union_heatmap_loss as reference
 from hpefast.ops import union_heatmap_loss
@@ -207,6 +208,34 @@ def test_bad_input_errors_name_the_argument():
         union_heatmap_loss(pred, target, weight, 0)
     with pytest.raises(TypeError, match="ohkm_topk must be None or an int"):
         union_heatmap_loss(pred, target, weight, True)
+
+
+@pytest.mark.parametrize("bad", [-0.5, float("nan"), -float("inf")])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+def test_negative_or_nan_weight_is_refused_on_cpu(bad, dtype):
+    pred, target, weight = make(b=2, k=3, dtype=dtype)
+    weight[1, 2] = bad
+    with pytest.raises(ValueError, match=r"weight must be >= 0 .* at \[b=1, k=2\] \(1 bad of 6\)"):
+        union_heatmap_loss(pred, target, weight)
+    with pytest.raises(ValueError, match=r"at \[b=1, k=2\]"):  # mmpose's [B, K, 1] too
+        union_heatmap_loss(pred, target, weight[..., None])
+    weight[1, 2] = 0.0  # a zero (and -0.0) is the mask
+    assert torch.isfinite(union_heatmap_loss(pred, target, weight))
+    weight[1, 2] = -0.0
+    assert torch.isfinite(union_heatmap_loss(pred, target, weight))
+
+
+@pytest.mark.skipif(not hpefast.cuda_available(), reason="needs CUDA kernels and a CUDA device")
+def test_cuda_non_positive_weight_is_unlabelled_without_a_check():
+    """No host sync on CUDA: negative / NaN weights are read as 'not labelled', as documented."""
+    pred, target, weight = make(b=2, k=3, device="cuda")
+    clean = weight.clone()
+    clean[1, 2] = 0.0
+    for bad in (-0.5, float("nan")):
+        weight[1, 2] = bad
+        torch.testing.assert_close(
+            union_heatmap_loss(pred, target, weight), union_heatmap_loss(pred, target, clean)
+        )
 
 
 def test_compiled_core_backstop():

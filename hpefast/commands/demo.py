@@ -9,7 +9,8 @@
 4. Writes ``DIR/metrics.json``, the model (``DIR/model``, hpefast format), the training state
    (``DIR/checkpoints/last.pt``), ``DIR/log.jsonl``, ``DIR/training_curve.png``, prediction overlays
    (``DIR/predictions_coco.png``, ``DIR/predictions_mpii.png``) and, when ONNX export is available,
-   ``DIR/model.onnx``.
+   ``DIR/model.onnx``, checked in ONNX Runtime against torch on held-out crops (``onnx_max_abs_diff``,
+   ``onnx_max_kpt_diff_px`` in metrics.json).
 
 An untrained model scores about 0 AP; the full demo reaches COCO AP >= 0.6 and MPII PCKh >= 80 on a
 2-core CPU within 10 minutes. ``--quick`` is a seconds-long smoke run (tiny data, no quality target).
@@ -180,7 +181,7 @@ def run_demo(args: argparse.Namespace) -> dict[str, Any]:
     """Run the demo; returns the metrics written to ``DIR/metrics.json``."""
     import torch
 
-    from hpefast.engine.state import atomic_write_text
+    from hpefast._io import atomic_write_text
     from hpefast.engine.trainer import Trainer
 
     size = SIZES["quick" if args.quick else "full"]
@@ -238,7 +239,12 @@ def run_demo(args: argparse.Namespace) -> dict[str, Any]:
         "model": str(out / "model"),
     }
     if not args.no_export:
-        metrics["onnx"] = _export(model, out / "model.onnx")
+        crops = _validation_crops(trainer.entries)
+        metrics["onnx"], check = _export(model, out / "model.onnx", crops)
+        if check is not None:
+            metrics["onnx_max_abs_diff"] = check["max_abs_diff"]
+            metrics["onnx_max_kpt_diff_px"] = check["max_kpt_diff_px"]
+            metrics["onnx_check_batch"] = check["batch"]
     metrics["seconds"]["total"] = round(time.perf_counter() - t0, 1)
     # CPU seconds of this process (and its workers): on a shared machine wall time overstates the cost.
     try:
@@ -252,17 +258,38 @@ def run_demo(args: argparse.Namespace) -> dict[str, Any]:
     return metrics
 
 
-def _export(model, path: Path) -> str | None:
-    """ONNX export through hpefast.export when it (and the onnx packages) are available."""
+def _validation_crops(entries, count: int = 3):
+    """The first held-out crops of the first datasets (float32 [count, 3, H, W]): the ONNX check's input."""
+    import torch
+
+    crops = [e.val[i]["image"] for e in entries for i in range(min(count, len(e.val)))]
+    return torch.stack(crops[:count]) if crops else None
+
+
+def _export(model, path: Path, crops=None) -> tuple[str | None, dict | None]:
+    """ONNX export through hpefast.export when it (and the onnx packages) are available, then ONNX Runtime
+    against torch on held-out crops (``hpefast.export.verify_onnx``, as ``hpefast export`` checks):
+    returns (path or None, the check's max heatmap / keypoint differences or None)."""
     try:
-        from hpefast.export import to_onnx
+        from hpefast.export import to_onnx, verify_onnx
     except ImportError:
-        return None
+        return None, None
+    model = model.cpu()
     try:
-        return str(to_onnx(model.cpu(), path))
+        written = to_onnx(model, path)
     except ImportError as exc:  # onnx / onnxscript not installed
         print(f"hpefast demo: ONNX export skipped ({exc})")
-        return None
+        return None, None
+    try:
+        check = verify_onnx(model, written, crops)
+    except ImportError as exc:  # onnxruntime not installed
+        print(f"hpefast demo: ONNX Runtime check skipped ({exc})")
+        return str(written), None
+    print(
+        f"hpefast demo: ONNX Runtime vs torch on {check['batch']} held-out crops: max |heatmap diff| "
+        f"{check['max_abs_diff']:.2e}, max keypoint diff {check['max_kpt_diff_px']:.2e} px"
+    )
+    return str(written), check
 
 
 def main(args: argparse.Namespace) -> int:

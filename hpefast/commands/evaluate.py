@@ -5,6 +5,9 @@ CHECKPOINT is an hpefast model (folder or .safetensors with its .json) or a trai
 (``checkpoints/last.pt``; its EMA weights when it has them). ``@ID`` picks the dataset id the model is
 run with (its per-dataset head / ViTPose+ expert; default 0), e.g. ``@1`` for the second training dataset.
 
+An official ViTPose ``.pth`` is converted on the fly; for a ViTPose+ one pick the dataset's expert and
+head with ``--expert NAME|ID`` (``coco``, ``aic``, ``mpii``, ... or 0..5; the layout follows it).
+
 ``--results-dir DIR`` also writes ``DIR/<name>_results.json`` per dataset (``<name>`` as printed: the schema,
 ``<schema>_<i>`` for a repeated one): COCO-format keypoint results ``[{image_id, category_id, keypoints
 [x, y, score] * K, score, bbox [x, y, w, h]}]`` with the box each crop was made from. ``--results-schema``
@@ -30,10 +33,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+from hpefast.commands._checkpoint import add_expert_argument, load_checkpoint_model
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "checkpoint", help="hpefast model folder / .safetensors, or a training checkpoint .pt"
+        "checkpoint",
+        help="hpefast model folder / .safetensors, a training checkpoint .pt, or an official ViTPose .pth",
     )
     parser.add_argument(
         "--data",
@@ -65,6 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "protocol) or 'model' (the model's layout, for hpefast translate fit --src LAYOUT; also writes "
         "data the layout cannot be scored on)",
     )
+    add_expert_argument(parser)
 
 
 def parse_data_spec(spec: str) -> dict[str, Any]:
@@ -92,12 +99,18 @@ def parse_data_spec(spec: str) -> dict[str, Any]:
     }
 
 
-def load_any_model(path: str):
-    """An hpefast model folder / safetensors file, or the weights (EMA if any) of a training checkpoint."""
+def load_any_model(path: str, expert: str | None = None):
+    """An hpefast model folder / safetensors file, the weights (EMA if any) of a training checkpoint
+    (``.pt``), or an official ViTPose ``.pth`` (ViTPose+: ``expert``, a dataset name or index as text)."""
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"checkpoint {path!r} does not exist")
     if p.is_file() and p.suffix == ".pt":
+        if expert is not None:
+            raise ValueError(
+                f"--expert {expert}: only for official ViTPose+ checkpoint files (.pth); {path} is a "
+                "training checkpoint (pick its head / expert with --data ...@ID)"
+            )
         from hpefast.engine.builders import build_model
         from hpefast.engine.config import TrainConfig, from_dict
         from hpefast.engine.state import load_state
@@ -108,9 +121,7 @@ def load_any_model(path: str):
         weights = state["ema"]["weights"] if state.get("ema") else state["model"]
         model.load_state_dict(weights)
         return model
-    from hpefast.models.checkpoint import load_model
-
-    return load_model(str(p))
+    return load_checkpoint_model(str(p), expert)
 
 
 def _check_results_dir(path: str | None) -> Path | None:
@@ -133,9 +144,9 @@ def _check_dataset_id(spec: dict[str, Any], cfg: Any) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from hpefast._io import atomic_write_text
     from hpefast.data import CocoKeypointDataset, MpiiDataset
     from hpefast.engine.builders import resolve_device
-    from hpefast.engine.state import atomic_write_text
     from hpefast.engine.validation import covers, evaluate_dataset, layout_index
     from hpefast.keypoints import get_schema
 
@@ -147,7 +158,7 @@ def main(args: argparse.Namespace) -> int:
         for key in ("ann", "images", "boxes"):
             if s[key] is not None and not Path(s[key]).exists():
                 raise FileNotFoundError(f"--data {s['schema']}: {key} {s[key]!r} does not exist")
-    model = load_any_model(args.checkpoint)
+    model = load_any_model(args.checkpoint, getattr(args, "expert", None))
     layout = model.cfg.layout
     for s in specs:  # a checkpoint for another layout fails here, before any image is read
         _check_dataset_id(s, model.cfg)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from hpefast.commands._checkpoint import add_expert_argument, load_checkpoint_model
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -38,6 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--dataset-id", type=int, default=None, help="multi-dataset models: head / expert to export"
     )
     parser.add_argument("--no-verify", action="store_true", help="onnx: skip the ONNX Runtime vs torch check")
+    add_expert_argument(parser)
 
 
 def _verify(model, path: Path, fixed: int | None, dataset_id: int | None) -> float:
@@ -59,13 +62,12 @@ def main(args: argparse.Namespace) -> int:
     import sys
 
     from hpefast.export.onnx_export import parse_batch, to_onnx
-    from hpefast.models.checkpoint import load_model
 
     fixed = parse_batch(args.batch)
     out = Path(args.output)
     if args.format == "tensorrt" and out.suffix == ".onnx":
         raise ValueError(f"--output {out}: a TensorRT engine needs another suffix (.engine or .plan)")
-    model = load_model(args.checkpoint, map_location="cpu").eval()
+    model = load_checkpoint_model(args.checkpoint, getattr(args, "expert", None), map_location="cpu").eval()
     if args.format == "onnx":
         if out.suffix != ".onnx":
             print(f"hpefast export: note: writing ONNX to {out} (suffix is not .onnx)", file=sys.stderr)

@@ -10,7 +10,10 @@
     hpefast translate simulate --gt mpii.json --src coco --out coco_on_mpii.json
 
 The ground truth's schema (``--dst``) is read from the file when it can be (MPII json; COCO json whose
-category keypoint names are a registered schema's).
+category keypoint names are a registered schema's). ``eval`` without ``--model`` or ``--src`` takes the
+results' schema from their keypoint count: the ground truth's schema when it has as many joints (results
+``hpefast eval`` wrote in the dataset's schema), else the one registered schema with that count (21:
+union21); an ambiguous count (17: coco or ap10k on MPII) is an error asking for ``--src``.
 """
 
 from __future__ import annotations
@@ -24,7 +27,12 @@ from typing import Any
 def _common(p: argparse.ArgumentParser, model: bool = False) -> None:
     p.add_argument("--pred", required=True, help="COCO-format keypoint results of the model (json list)")
     p.add_argument("--gt", required=True, help="ground truth: COCO keypoint json or MPII json")
-    p.add_argument("--src", required=not model, help="the model's schema, e.g. coco, mpii, union21")
+    p.add_argument(
+        "--src",
+        required=not model,
+        help="the model's schema, e.g. coco, mpii, union21"
+        + ("" if not model else " (default: the translator's, else from the results' keypoint count)"),
+    )
     p.add_argument("--dst", help="the ground truth's schema (default: read from the file)")
     p.add_argument(
         "--headboxes", help="MPII head boxes (json [N,2,2] or the official .mat), else each entry's"
@@ -220,7 +228,14 @@ def _eval(args: argparse.Namespace) -> int:
                 raise ValueError(f"{flag} {given!r} contradicts the translator in {args.model} ({own!r})")
         src, dst = translator.src, translator.dst
     if src is None:
-        raise ValueError("--src is required without --model")
+        from hpefast.translate.pairs import guess_results_schema, guess_schema
+
+        dst = dst or guess_schema(args.gt)
+        try:
+            src = guess_results_schema(args.pred, dst)
+        except ValueError as exc:
+            raise ValueError(f"--src not given and cannot be inferred: {exc} with --src") from None
+        print(f"hpefast translate eval: --src not given: {src} (from the keypoint count)", file=sys.stderr)
     gt, preds = _read(args, src, dst)
     result = evaluate_translation(
         gt,

@@ -15,24 +15,39 @@ from torch import nn
 
 
 class TorchBackend:
-    """The PyTorch model itself, eager or ``torch.compile``-d, under ``inference_mode``."""
+    """The PyTorch model itself, eager or ``torch.compile``-d, under ``inference_mode``.
+
+    ``compile``: False (eager), True (``torch.compile`` default mode) or a ``torch.compile`` mode name;
+    ``"reduce-overhead"`` replays CUDA graphs on a GPU (one graph per batch size). A graph's output buffer
+    is reused by the next replay, so each call marks a new step and returns a copy.
+    """
 
     name = "torch"
     fixed_batch: int | None = None
     max_batch: int | None = None
+    MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
     def __init__(
-        self, model: nn.Module, device: torch.device, dataset_id: int | None = None, compile: bool = False
+        self,
+        model: nn.Module,
+        device: torch.device,
+        dataset_id: int | None = None,
+        compile: bool | str = False,
     ):
+        if isinstance(compile, str) and compile not in self.MODES:
+            raise ValueError(f"compile must be a bool or one of {self.MODES}, got {compile!r}")
         self.model = model.to(device).eval()
         self.dataset_id = dataset_id
-        self._fn = torch.compile(self.model) if compile else self.model
+        mode = compile if isinstance(compile, str) else None
+        self._graphs = mode in ("reduce-overhead", "max-autotune")
+        self._fn = torch.compile(self.model, mode=mode) if compile else self.model
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
-            if self.dataset_id is None:
-                return self._fn(images).float()
-            return self._fn(images, self.dataset_id).float()
+            if self._graphs:
+                torch.compiler.cudagraph_mark_step_begin()
+            out = self._fn(images) if self.dataset_id is None else self._fn(images, self.dataset_id)
+            return out.float().clone() if self._graphs else out.float()
 
 
 def default_providers(device: torch.device) -> list[str]:

@@ -81,7 +81,8 @@ class TopDownPredictor:
         batch_size: most crops per network call (flip test doubles the crops of a call).
         blur_kernel: Gaussian kernel of the DARK decoders.
         crop: "cv2" (host) or "torch" (``grid_sample`` on the device); default: cv2 on CPU, torch on CUDA.
-        compile: ``torch.compile`` the model (torch backend).
+        compile: ``torch.compile`` the model (torch backend): True, or a mode name, e.g.
+            ``"reduce-overhead"`` (CUDA graphs on a GPU).
         dataset_id: the head / expert of a multi-dataset model (torch backend; an export bakes it in).
         providers: ONNX Runtime execution providers (default: CUDA when available on a CUDA device, CPU).
         onnx_threads: ONNX Runtime intra-op threads (default: its own choice, one per core). Torch's
@@ -107,7 +108,7 @@ class TopDownPredictor:
         batch_size: int = 64,
         blur_kernel: int = 11,
         crop: str | None = None,
-        compile: bool = False,
+        compile: bool | str = False,
         dataset_id: int | None = None,
         providers: list[Any] | None = None,
         onnx_threads: int | None = None,

@@ -37,6 +37,8 @@ class DatasetEntry:
 
 
 def resolve_device(name: str) -> torch.device:
+    """``"auto"`` -> cuda when available, else cpu; any other torch device string as it is
+    (``"cpu"``, ``"cuda:1"``). ValueError when a CUDA device is asked for and CUDA is not available."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dev = torch.device(name)

@@ -119,7 +119,7 @@ class ScheduleConfig:
     epochs: int = 210
     warmup_iters: int = 500
     warmup_ratio: float = 0.001  # lr at iteration 0 = lr x warmup_ratio
-    milestones: tuple[int, ...] = (170, 200)  # epochs at which lr is multiplied by gamma
+    milestones: tuple[int, ...] = (170, 200)  # increasing epochs <= epochs at which lr is multiplied by gamma
     gamma: float = 0.1
 
 
@@ -469,8 +469,14 @@ def validate(cfg: TrainConfig) -> None:
         raise ConfigError(f"schedule.epochs must be positive, got {cfg.schedule.epochs}")
     if any(m <= 0 for m in cfg.schedule.milestones):
         raise ConfigError(f"schedule.milestones must be positive epochs, got {list(cfg.schedule.milestones)}")
-    if list(cfg.schedule.milestones) != sorted(cfg.schedule.milestones):
-        raise ConfigError(f"schedule.milestones must be increasing, got {list(cfg.schedule.milestones)}")
+    ms = list(cfg.schedule.milestones)
+    if any(a >= b for a, b in zip(ms, ms[1:])):
+        raise ConfigError(f"schedule.milestones must be increasing, got {ms} (ascending, each epoch once)")
+    if ms and ms[-1] > cfg.schedule.epochs:
+        raise ConfigError(
+            f"schedule.milestones {ms} go beyond schedule.epochs={cfg.schedule.epochs}: the lr would never "
+            "drop there (epochs are counted from 0; a milestone m applies from epoch m on)"
+        )
     if cfg.ema is not None and not 0 < cfg.ema < 1:
         raise ConfigError(f"ema must be a decay in (0, 1), got {cfg.ema}")
     if cfg.model.image_size[0] <= 0 or cfg.model.image_size[1] <= 0:

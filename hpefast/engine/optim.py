@@ -126,5 +126,7 @@ def lr_factor(step: int, steps_per_epoch: int, cfg: ScheduleConfig) -> float:
 
 
 def set_lr(optimizer: torch.optim.Optimizer, base_lr: float, factor: float) -> None:
+    """Set every param group's lr to ``base_lr x factor x group["lr_scale"]`` (the layer-decay scale of
+    the group, 1 when absent); ``factor`` is the schedule's, e.g. :func:`lr_factor`. In place."""
     for g in optimizer.param_groups:
         g["lr"] = base_lr * factor * g.get("lr_scale", 1.0)

@@ -152,6 +152,9 @@ PRESETS: dict[str, TrainConfig] = _build()
 
 
 def preset_names() -> list[str]:
+    """Names of the built-in presets, sorted: ``tiny-synthetic`` and ``vitpose-{s,b,l,h}-DATA`` with DATA
+    one of coco, mpii, aic, union21 / coco+mpii, union23 / coco+mpii+aic. What ``hpefast train PRESET``
+    and a config's ``base: PRESET`` accept."""
     return sorted(PRESETS)
 
 

@@ -1,7 +1,8 @@
 """Export hpefast models for deployment: ONNX files and TensorRT engines.
 
 - :func:`to_onnx`: model -> ``.onnx`` (dynamic or fixed batch, opset 17+, fp32 or fp16, checked with
-  ``onnx.checker``; geometry and layout in the file's metadata).
+  ``onnx.checker``; geometry and layout in the file's metadata); :func:`verify_onnx` compares ONNX
+  Runtime with torch (heatmaps and decoded keypoints).
 - :func:`build_engine`: ``.onnx`` -> serialized TensorRT engine (TensorRT 10 / 11 Python API) plus
   ``<engine>.json`` with the metadata.
 
@@ -18,6 +19,7 @@ _NAMES = {
     "export_onnx_model": "hpefast.export.onnx_export",
     "use_plain_attention": "hpefast.export.onnx_export",
     "parse_batch": "hpefast.export.onnx_export",
+    "verify_onnx": "hpefast.export.onnx_export",
     "build_engine": "hpefast.export.trt_engine",
     "batch_profile": "hpefast.export.trt_engine",
     "BatchProfile": "hpefast.export.trt_engine",

@@ -242,3 +242,62 @@ def to_onnx(
     onnx.checker.check_model(str(tmp), full_check=True)
     os.replace(tmp, path)
     return path
+
+
+def verify_onnx(
+    model: nn.Module,
+    onnx_model: str | os.PathLike | bytes,
+    images: torch.Tensor | None = None,
+    *,
+    dataset_id: int | None = None,
+    decode: str = "dark_udp",
+    seed: int = 0,
+) -> dict[str, float]:
+    """Run the exported file in ONNX Runtime (CPU) and the torch model on the same crops; compare.
+
+    Args:
+        model: the torch model that was exported (run in eval mode, on the CPU, under ``no_grad``).
+        onnx_model: the ``.onnx`` file (or its serialized bytes).
+        images: float32 [B, 3, H, W] ImageNet-normalised crops. Default: a seeded random batch (B = the
+            file's fixed batch, else 2). Real crops are the better probe: on noise the maps of a trained
+            model are flat and the DARK decoder's sub-pixel step is ill-posed, which inflates
+            ``max_kpt_diff_px`` without any export error.
+        dataset_id: the head baked into the file (multi-dataset models).
+        decode: ``hpefast.ops.decode_heatmaps`` method for the keypoint comparison.
+        seed: of the random batch.
+
+    Returns: ``{"max_abs_diff": max |ORT - torch| over the heatmaps, "max_kpt_diff_px": max |difference|
+    of the decoded keypoints (x or y, input-crop pixels, all joints), "batch": B}``.
+    """
+    import numpy as np
+    import onnxruntime as ort
+
+    from hpefast.ops import decode_heatmaps
+
+    src = onnx_model if isinstance(onnx_model, bytes) else str(onnx_model)
+    sess = ort.InferenceSession(src, providers=["CPUExecutionProvider"])
+    inp = sess.get_inputs()[0]
+    w, h = model.cfg.image_size
+    if images is None:
+        fixed = inp.shape[0] if isinstance(inp.shape[0], int) and inp.shape[0] > 0 else 2
+        images = torch.randn(fixed, 3, h, w, generator=torch.Generator().manual_seed(seed))
+    if not isinstance(images, torch.Tensor) or images.dim() != 4 or tuple(images.shape[1:]) != (3, h, w):
+        shape = list(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+        raise ValueError(f"images must be a float tensor [B, 3, {h}, {w}], got {shape}")
+    x = images.detach().to("cpu", torch.float32).contiguous()
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            ref = (model(x) if dataset_id is None else model(x, dataset_id)).float().cpu().contiguous()
+    finally:
+        model.train(was_training)
+    (out,) = sess.run(None, {inp.name: x.numpy()})
+    out_t = torch.from_numpy(np.ascontiguousarray(out, dtype=np.float32))
+    kp_ref, _ = decode_heatmaps(ref, (w, h), method=decode)
+    kp_out, _ = decode_heatmaps(out_t, (w, h), method=decode)
+    return {
+        "max_abs_diff": float((out_t - ref).abs().max()),
+        "max_kpt_diff_px": float((kp_out - kp_ref).abs().max()),
+        "batch": int(x.shape[0]),
+    }

@@ -41,6 +41,18 @@ _EXPERT = re.compile(r"\.mlp\.experts\.(\d+)\.")
 _ASSOC = re.compile(r"^associate_keypoint_heads\.(\d+)\.")
 
 
+class ExpertRequired(ValueError):
+    """A ViTPose+ checkpoint was given without ``expert``: which dataset's expert and head to use is not
+    in the weights. ``experts`` lists the expert indices the checkpoint has."""
+
+    def __init__(self, experts: list[int]) -> None:
+        self.experts = experts
+        super().__init__(
+            f"this is a ViTPose+ checkpoint: pass expert= one of {VITPOSE_PLUS_DATASETS} or an index "
+            f"(the checkpoint has experts {experts})"
+        )
+
+
 # --- reading ----------------------------------------------------------------------------------
 def read_state_dict(
     source: str | os.PathLike | Mapping[str, Any], *, trusted: bool = False
@@ -138,7 +150,7 @@ def convert_official_state_dict(
     sd = dict(state_dict)
     if is_vitpose_plus(sd):
         if expert is None:
-            raise ValueError(f"this is a ViTPose+ checkpoint: pass expert= one of {VITPOSE_PLUS_DATASETS}")
+            raise ExpertRequired(sorted({int(m.group(1)) for k in sd if (m := _EXPERT.search(k))}))
         sd = select_vitpose_plus_expert(sd, expert)
     elif expert is not None and _expert_index(expert) != 0:
         raise ValueError(f"expert={expert!r} given but the checkpoint has no ViTPose+ experts")

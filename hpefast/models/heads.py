@@ -53,6 +53,14 @@ class SimpleDecoder(nn.Module):
 
 
 def make_decoder(cfg: ViTPoseConfig) -> nn.Module:
+    """The decoder ``cfg.decoder`` names, from stride ``cfg.patch_size`` tokens to stride-4 heatmaps.
+
+    "classic": :class:`ClassicDecoder` with log2(patch_size / 4) deconvolutions of
+    ``cfg.deconv_channels`` (two for patch 16, one for the tiny variant's patch 8); "simple":
+    :class:`SimpleDecoder` with x(patch_size / 4) bilinear upsampling. The module maps features
+    ``[B, C, gh, gw]`` (C = ``cfg.embed_dim``) to heatmaps ``[B, K, gh * patch / 4, gw * patch / 4]``
+    (K = ``cfg.num_keypoints``).
+    """
     up = cfg.patch_size // 4  # token stride -> heatmap stride 4
     if cfg.decoder == "classic":
         return ClassicDecoder(cfg.embed_dim, cfg.num_keypoints, cfg.deconv_channels, up.bit_length() - 1)

@@ -79,6 +79,12 @@ class Attention(nn.Module):
 
 
 class Mlp(nn.Module):
+    """The transformer MLP: ``fc2(GELU(fc1(x)))``, ``dim -> hidden -> dim``.
+
+    ``forward(x [B, N, dim], dataset_id=None) -> [B, N, dim]``; ``dataset_id`` is ignored (it is there so
+    that a block calls this and :class:`MoEMlp` alike).
+    """
+
     def __init__(self, dim: int, hidden: int) -> None:
         super().__init__()
         self.fc1 = nn.Linear(dim, hidden)
@@ -122,6 +128,13 @@ class MoEMlp(nn.Module):
 
 
 class Block(nn.Module):
+    """Pre-norm transformer block: ``x + DropPath(Attn(LN(x)))``, then ``x + DropPath(MLP(LN(x)))``
+    (LayerNorm eps 1e-6, as ViTPose). The MLP is :class:`MoEMlp` when ``cfg.num_experts`` (ViTPose+),
+    else :class:`Mlp`; ``drop_path`` is this block's stochastic-depth rate (0 disables it).
+
+    ``forward(x [B, N, C] tokens, dataset_id [B] int64 | None) -> [B, N, C]`` (C = ``cfg.embed_dim``).
+    """
+
     def __init__(self, cfg: ViTPoseConfig, drop_path: float) -> None:
         super().__init__()
         dim = cfg.embed_dim

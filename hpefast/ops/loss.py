@@ -123,6 +123,17 @@ def _backward(ctx, grad_loss, _grad_joint_loss, _grad_coef):
 torch.library.register_autograd("hpefast::union_heatmap_loss_fwd", _backward, setup_context=_setup_context)
 
 
+def _check_weight_values(weight: torch.Tensor) -> None:
+    """CPU only: the kernels read ``weight > 0`` as labelled, which would silently drop NaN / negatives."""
+    bad = ~(weight >= 0)  # true for negatives and NaN
+    if bool(bad.any()):
+        b, k = (int(i) for i in bad.nonzero()[0])
+        raise ValueError(
+            f"weight must be >= 0 (0 = not labelled), got {float(weight[b, k])} at [b={b}, k={k}] "
+            f"({int(bad.sum())} bad of {weight.numel()}); NaN or negative weights are not a mask"
+        )
+
+
 def union_heatmap_loss(
     pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, ohkm_topk: int | None = None
 ) -> torch.Tensor:
@@ -132,6 +143,8 @@ def union_heatmap_loss(
         pred: [B, K, h, w] predicted heatmaps (float16/bfloat16 are computed in float32).
         target: [B, K, h, w] target heatmaps (e.g. from ``encode_heatmaps``).
         weight: [B, K] (or mmpose's [B, K, 1]) joint weights >= 0; 0 = not labelled (no loss, not counted).
+            On CPU a negative or NaN weight raises ValueError. On CUDA it is not checked (that would be a
+            host sync every step): there any weight that is not > 0 (negative, NaN) counts as not labelled.
         ohkm_topk: None, or k in [1, K]: keep only each sample's k largest joint losses (OHKM).
     Returns:
         scalar tensor: ``sum_selected w^2 * mean_pixels (pred - target)^2 / #selected`` (0 when nothing is
@@ -145,6 +158,8 @@ def union_heatmap_loss(
     check_tensor("weight", weight, dtype=_FLOATS + (torch.bool,), shape=(b, k), contiguous=False)
     check_same_device(pred=pred, target=target, weight=weight)
     check_device_supported("pred", pred)
+    if weight.device.type == "cpu" and weight.dtype != torch.bool and not torch.compiler.is_compiling():
+        _check_weight_values(weight)
     if ohkm_topk is not None:
         if isinstance(ohkm_topk, bool) or not isinstance(ohkm_topk, int):
             raise TypeError(f"ohkm_topk must be None or an int, got {ohkm_topk!r}")

@@ -29,6 +29,7 @@ _NAMES = {
     "read_ground_truth": "hpefast.translate.pairs",
     "read_predictions": "hpefast.translate.pairs",
     "guess_schema": "hpefast.translate.pairs",
+    "guess_results_schema": "hpefast.translate.pairs",
     "match": "hpefast.translate.pairs",
     "build_pairs": "hpefast.translate.pairs",
     "prediction_boxes": "hpefast.translate.pairs",

@@ -356,6 +356,10 @@ class KeypointTranslator:
 
     # -- persistence ----------------------------------------------------------------------------------------
     def config(self) -> dict[str, Any]:
+        """The json-serialisable description of this translator that ``save`` writes to
+        ``translator.json`` and ``load`` rebuilds it from: format tag, ``src`` / ``dst`` schemas and their
+        joint names, network sizes, options, seed, whether it is fitted, ``index_map`` (``[Kd]``: the
+        source joint of each destination joint, -1 where none), the fitting history and ``meta``."""
         return dict(
             format=FORMAT,
             src=self.src,

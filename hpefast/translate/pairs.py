@@ -34,6 +34,7 @@ __all__ = [
     "build_pairs",
     "prediction_boxes",
     "guess_schema",
+    "guess_results_schema",
 ]
 
 
@@ -135,6 +136,41 @@ def guess_schema(annotation: str | os.PathLike | dict | list) -> str:
                 return name
     raise ValueError(
         f"{source}: cannot tell its keypoint schema from the categories' keypoint names; pass it explicitly"
+    )
+
+
+def guess_results_schema(results: str | os.PathLike | list, gt_schema: str | None = None) -> str:
+    """The schema of a model's COCO-format keypoint results, from their keypoint count K (``3K`` values per
+    result): ``gt_schema`` when it has K joints (results in the dataset's own schema, as ``hpefast eval``
+    writes them by default), else the one registered schema with K joints. ValueError when the results
+    are empty or disagree on K, or when no schema or several schemas other than ``gt_schema`` have K joints
+    (e.g. 17: coco and ap10k; 14: aic and crowdpose).
+
+    Example: ``guess_results_schema("union_on_mpii.json", "mpii")`` -> ``"union21"`` (63 values per result).
+    """
+    from hpefast.keypoints import list_schemas
+
+    source = "<memory>" if isinstance(results, list) else str(results)
+    data = results if isinstance(results, list) else _load_json(results, "predictions")
+    if not isinstance(data, list):
+        raise ValueError(f"{source}: COCO results must be a json list of detections")
+    sizes = {
+        len(r["keypoints"]) for r in data if isinstance(r, dict) and isinstance(r.get("keypoints"), list)
+    }
+    if not sizes:
+        raise ValueError(f"{source}: no result with keypoints to tell the model's schema from; pass it")
+    if len(sizes) > 1 or next(iter(sizes)) % 3:
+        raise ValueError(f"{source}: results with {sorted(sizes)} keypoint values: not one schema's 3K")
+    k = next(iter(sizes)) // 3
+    if gt_schema is not None and get_schema(gt_schema).num_keypoints == k:
+        return gt_schema
+    candidates = [n for n in list_schemas() if get_schema(n).num_keypoints == k]
+    if len(candidates) == 1:
+        return candidates[0]
+    if not candidates:
+        raise ValueError(f"{source}: no registered schema has {k} keypoints; pass the model's schema")
+    raise ValueError(
+        f"{source}: {k} keypoints per result fit the schemas {candidates}: pass the model's schema"
     )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import os
 import tempfile
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -169,9 +170,8 @@ def plot_bias(results: Sequence[dict[str, Any]], path: str | os.PathLike, gain: 
             default=0.0,
         )
         gain = 0.35 / biggest if biggest > 0 else 1.0
-    fig, axes = plt.subplots(
-        1, len(results), figsize=(5.2 * len(results), 6.0), squeeze=False, layout="constrained"
-    )
+    width = 5.2 * len(results)
+    fig, axes = plt.subplots(1, len(results), figsize=(width, 6.0), squeeze=False, layout="constrained")
     for ax, r in zip(axes.flat, results):
         pose = np.asarray(r["mean_pose"])
         skeleton = get_schema(r["schema"]).skeleton
@@ -207,8 +207,8 @@ def plot_bias(results: Sequence[dict[str, Any]], path: str | os.PathLike, gain: 
         ax.set_title(f"{r['name']} ({r['people']} people)", fontsize=10)
         ax.tick_params(labelsize=7)
     unit = results[0].get("unit", "unit")
-    fig.suptitle(
-        f"per-joint bias (mean of pred - gt) x{gain:.3g}, with 95% confidence ellipses; units: {unit}",
-        fontsize=10,
-    )
+    title = f"per-joint bias (mean of pred - gt) x{gain:.3g}, with 95% confidence ellipses; units: {unit}"
+    # constrained layout makes room above a suptitle but never narrows it: wrap it to the figure's width
+    # (a 10 pt character is ~6.5 pt wide on average), else one panel cuts it off at both edges.
+    fig.suptitle(textwrap.fill(title, width=max(20, int(width * 72 / 6.5))), fontsize=10)
     return _save(fig, path)
