@@ -43,25 +43,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_expert_argument(parser)
 
 
-def _verify(model, path: Path, fixed: int | None, dataset_id: int | None) -> float:
-    """Largest |ONNX Runtime - torch| heatmap difference on a random batch."""
-    import numpy as np
-    import onnxruntime as ort
-    import torch
-
-    w, h = model.cfg.image_size
-    x = torch.randn(fixed or 2, 3, h, w, generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        ref = model(x) if dataset_id is None else model(x, dataset_id)
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    (out,) = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})
-    return float(np.abs(out - ref.numpy()).max())
-
-
 def main(args: argparse.Namespace) -> int:
     import sys
 
-    from hpefast.export.onnx_export import parse_batch, to_onnx
+    from hpefast.export.onnx_export import parse_batch, to_onnx, verify_onnx
 
     fixed = parse_batch(args.batch)
     out = Path(args.output)
@@ -75,7 +60,7 @@ def main(args: argparse.Namespace) -> int:
         msg = f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB, opset {args.opset}, "
         msg += f"{'fp16' if args.fp16 else 'fp32'}, batch {fixed or 'dynamic'})"
         if not args.no_verify:
-            diff = _verify(model, out, fixed, args.dataset_id)
+            diff = verify_onnx(model, out, dataset_id=args.dataset_id)["max_abs_diff"]
             msg += f"; ONNX Runtime vs torch max |diff| = {diff:.2e}"
         print(msg)
         return 0

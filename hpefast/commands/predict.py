@@ -82,8 +82,8 @@ def main(args: argparse.Namespace) -> int:
     import cv2
     import numpy as np
 
+    from hpefast._io import atomic_write_bytes, atomic_write_text
     from hpefast.deploy import TopDownPredictor
-    from hpefast.export._files import atomic_write_bytes, atomic_write_text
     from hpefast.visualize import draw_pose
 
     image = cv2.imread(str(args.image), cv2.IMREAD_COLOR)

@@ -91,14 +91,9 @@ def _read(args: argparse.Namespace, src: str, dst: str | None):
 
 def _write_json(path: str, payload: Any) -> None:
     """Write strict JSON (NaN / inf as null) atomically."""
-    from pathlib import Path
+    from hpefast._io import atomic_write_text
 
-    from hpefast.translate.model import _atomic
-
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(_finite(payload), indent=2, allow_nan=False)
-    _atomic(p, lambda tmp: Path(tmp).write_text(text))
+    atomic_write_text(path, json.dumps(_finite(payload), indent=2, allow_nan=False))
 
 
 def _finite(obj: Any) -> Any:

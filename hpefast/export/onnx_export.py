@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from hpefast.export._files import atomic_write_bytes
+from hpefast._io import atomic_write_bytes
 from hpefast.export.metadata import INPUT_NAME, OUTPUT_NAME, ExportInfo
 
 MIN_OPSET = 17  # LayerNormalization is an ONNX op from 17 on

@@ -22,7 +22,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from hpefast.export._files import atomic_write_bytes, atomic_write_text
+from hpefast._io import atomic_write_bytes, atomic_write_text
 from hpefast.export.metadata import INPUT_NAME, ExportInfo, engine_info_path
 
 

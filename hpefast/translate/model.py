@@ -23,7 +23,6 @@ import contextlib
 import json
 import math
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from hpefast._io import atomic_path, atomic_write_text
 from hpefast.translate._schema import get_schema, index_map
 
 FORMAT = "hpefast.translate.KeypointTranslator/1"
@@ -385,9 +385,10 @@ class KeypointTranslator:
         folder = Path(path)
         folder.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()}
-        _atomic(folder / WEIGHTS_FILE, lambda tmp: save_file(state, tmp, metadata={"format": FORMAT}))
+        with atomic_path(folder / WEIGHTS_FILE) as tmp:
+            save_file(state, tmp, metadata={"format": FORMAT})
         text = json.dumps(self.config(), indent=2)
-        _atomic(folder / CONFIG_FILE, lambda tmp: Path(tmp).write_text(text))
+        atomic_write_text(folder / CONFIG_FILE, text)
         return folder
 
     @classmethod
@@ -470,15 +471,3 @@ def _as_array(x: Any, name: str) -> np.ndarray:
     except (TypeError, ValueError) as exc:
         raise TypeError(f"{name} must be a numeric array or tensor, got {type(x).__name__}") from exc
     return arr
-
-
-def _atomic(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
