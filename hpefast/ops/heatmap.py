@@ -195,7 +195,8 @@ def encode_heatmaps(
             raise ValueError(f"joint_weights must have shape [K] = [{K}], got {list(jw.shape)}")
         # Checked where the values are on the host (the usual case: schema.joint_weights); a CUDA tensor
         # is not synchronised for it.
-        host = jw if jw.device.type == "cpu" else (None if isinstance(joint_weights, torch.Tensor) else jw.cpu())
+        on_host = jw.device.type == "cpu" or not isinstance(joint_weights, torch.Tensor)
+        host = jw.cpu() if on_host else None
         if host is not None and not bool((torch.isfinite(host) & (host >= 0)).all()):
             raise ValueError(f"joint_weights must be finite and >= 0, got {host.tolist()}")
         jw = jw.contiguous()
