@@ -13,8 +13,7 @@ Names are resolved lazily so that ``import hpefast.engine`` stays cheap.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from hpefast._lazy import lazy_names
 
 _NAMES = {
     "TrainConfig": "hpefast.engine.config",
@@ -36,12 +35,4 @@ _NAMES = {
 
 __all__ = sorted(_NAMES)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _NAMES:
-        return getattr(importlib.import_module(_NAMES[name]), name)
-    raise AttributeError(f"module 'hpefast.engine' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_names(__name__, _NAMES)

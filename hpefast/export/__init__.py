@@ -11,8 +11,7 @@ Names are resolved lazily: importing ``hpefast.export`` does not import torch.on
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from hpefast._lazy import lazy_names
 
 _NAMES = {
     "to_onnx": "hpefast.export.onnx_export",
@@ -29,12 +28,4 @@ _NAMES = {
 
 __all__ = sorted(_NAMES)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _NAMES:
-        return getattr(importlib.import_module(_NAMES[name]), name)
-    raise AttributeError(f"module 'hpefast.export' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_names(__name__, _NAMES)

@@ -6,8 +6,7 @@ Each op lives in its own module; names are resolved lazily so importing ``hpefas
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from hpefast._lazy import lazy_names
 
 _OPS = {
     "encode_heatmaps": "hpefast.ops.heatmap",
@@ -20,12 +19,4 @@ _OPS = {
 
 __all__ = sorted(_OPS)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _OPS:
-        return getattr(importlib.import_module(_OPS[name]), name)
-    raise AttributeError(f"module 'hpefast.ops' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_names(__name__, _OPS)

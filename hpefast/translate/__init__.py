@@ -18,8 +18,7 @@ Command line: ``hpefast translate {fit,eval,simulate}`` and ``hpefast analyze er
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from hpefast._lazy import lazy_names
 
 _NAMES = {
     "KeypointTranslator": "hpefast.translate.model",
@@ -41,12 +40,4 @@ _NAMES = {
 
 __all__ = sorted(_NAMES)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _NAMES:
-        return getattr(importlib.import_module(_NAMES[name]), name)
-    raise AttributeError(f"module 'hpefast.translate' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_names(__name__, _NAMES)
