@@ -1,4 +1,4 @@
-"""Shared by test_export.py and test_deploy.py: a tiny random ViTPose with realistic heatmap magnitudes,
+"""Shared by test_export.py and test_predictor.py: a tiny random ViTPose with realistic heatmap magnitudes,
 and the well-posedness mask that makes decoded-keypoint comparisons on random weights meaningful."""
 
 from __future__ import annotations
