@@ -60,7 +60,17 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         return int(_load(args.command).main(args) or 0)
-    except (ValueError, FileNotFoundError, TypeError, KeyError) as exc:
+    except (
+        ValueError,
+        TypeError,
+        KeyError,
+        # the user's paths: a missing input, an output folder that is a file, a read-only destination
+        FileNotFoundError,
+        FileExistsError,
+        NotADirectoryError,
+        IsADirectoryError,
+        PermissionError,
+    ) as exc:
         print(f"hpefast {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

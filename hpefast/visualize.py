@@ -95,6 +95,8 @@ def make_grid(images: Sequence[np.ndarray], columns: int = 4, cell: Sequence[int
     """Tile BGR images into one [rows * h, columns * w, 3] image, each fitted into a (w, h) cell."""
     if len(images) == 0:
         raise ValueError("make_grid: no images")
+    if columns < 1:
+        raise ValueError(f"make_grid: columns must be >= 1, got {columns}")
     cw, ch = int(cell[0]), int(cell[1])
     rows = -(-len(images) // columns)
     grid = np.full((rows * ch, columns * cw, 3), 32, np.uint8)

@@ -499,3 +499,31 @@ def test_cli_predict_draws_overlay(model, tmp_path, shared_data, capsys):
         == 2
     )
     assert "image not found" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "boxes, extra, match",
+    [
+        ([[38.0, 110.0, 170.0, 170.0]], ["--out", "overlay.txt"], "cannot write the suffix '.txt'"),
+        ([["a", 110.0, 170.0, 170.0]], [], "entry 0 is not [x, y, w, h]"),
+        ([{"bbox": [38.0, None, 170.0, 170.0]}], [], "detection 0: 'bbox' is not [x, y, w, h]"),
+    ],
+)
+def test_cli_predict_rejects_bad_input(model, tmp_path, shared_data, capsys, boxes, extra, match):
+    from hpefast.cli import main
+
+    ckpt = save_model(model, tmp_path / "tiny.safetensors")
+    image_path = shared_data / "samples" / "coco" / "000000040083.jpg"
+    (tmp_path / "boxes.json").write_text(json.dumps(boxes))
+    argv = ["predict", str(image_path), "--boxes", str(tmp_path / "boxes.json"), "--model", str(ckpt)]
+    argv += [str(tmp_path / a) if a.startswith("overlay") else a for a in extra or ["--out", "overlay.png"]]
+    assert main(argv) == 2
+    assert match in capsys.readouterr().err
+    assert not (tmp_path / "overlay.txt").exists()
+
+
+def test_make_grid_rejects_zero_columns():
+    from hpefast.visualize import make_grid
+
+    with pytest.raises(ValueError, match="columns must be >= 1"):
+        make_grid([np.zeros((4, 4, 3), np.uint8)], columns=0)

@@ -60,6 +60,9 @@ def read_boxes(
         missing = [i for i, d in enumerate(doc) if "bbox" not in d]
         if missing:
             raise ValueError(f"{path}: detection {missing[0]} has no 'bbox'")
+        for i, d in enumerate(doc):
+            if not _is_xywh(d["bbox"]):
+                raise ValueError(f"{path}: detection {i}: 'bbox' is not [x, y, w, h]: {d['bbox']!r}")
         ids = {d.get("image_id") for d in doc}
         if len(ids) > 1 or image_id is not None:
             if image_id is None:
@@ -73,9 +76,18 @@ def read_boxes(
         doc = [d for d in doc if float(d.get("score", 1.0)) >= score_threshold]
         return [list(d["bbox"]) for d in doc], [d.get("score") for d in doc]
     for i, b in enumerate(doc):
-        if not isinstance(b, (list, tuple)) or len(b) != 4:
+        if not _is_xywh(b):
             raise ValueError(f"{path}: entry {i} is not [x, y, w, h]: {b!r}")
     return [list(b) for b in doc], [None] * len(doc)
+
+
+def _is_xywh(box: Any) -> bool:
+    """Whether ``box`` is a list of 4 numbers (booleans and strings are not)."""
+    return (
+        isinstance(box, (list, tuple))
+        and len(box) == 4
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in box)
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -86,10 +98,14 @@ def main(args: argparse.Namespace) -> int:
     from hpefast.deploy import TopDownPredictor
     from hpefast.visualize import draw_pose
 
+    out = Path(args.out)
+    # Checked before the model runs: cv2.imencode raises cv2.error (not ValueError) for unknown suffixes.
+    if out.suffix and not cv2.haveImageWriter(str(out)):
+        raise ValueError(f"--out {out}: cv2 cannot write the suffix {out.suffix!r} (use .png or .jpg)")
+    if not Path(args.image).exists():
+        raise FileNotFoundError(f"{args.image}: image not found")
     image = cv2.imread(str(args.image), cv2.IMREAD_COLOR)
     if image is None:
-        if not Path(args.image).exists():
-            raise FileNotFoundError(f"{args.image}: image not found")
         raise ValueError(f"{args.image}: not an image cv2 can read")
     boxes, scores = read_boxes(args.boxes, args.image, args.image_id, args.score_threshold)
     predictor = TopDownPredictor(
@@ -104,7 +120,6 @@ def main(args: argparse.Namespace) -> int:
     overlay = draw_pose(
         image, keypoints, predictor.schema, threshold=args.kpt_threshold, box=np.asarray(boxes).reshape(-1, 4)
     )
-    out = Path(args.out)
     ok, buf = cv2.imencode(out.suffix or ".png", overlay)
     if not ok:
         raise ValueError(f"{out}: cv2 cannot encode an image with suffix {out.suffix!r}")

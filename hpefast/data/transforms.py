@@ -216,6 +216,15 @@ def half_body_center_scale(
 
     Picks the upper body with probability 1/2 when it has > 2 labelled joints, else the lower body when it
     has > 2, else the upper. Returns None when fewer than 2 joints would remain.
+
+    Args:
+        keypoints: [K, 2] image pixels (x, y).
+        labelled: [K] (> 0 = labelled).
+        upper_body: indices of the upper-body joints of the schema.
+        aspect_ratio: crop W / H.
+        rng: source of the random choice.
+        padding: the box of the chosen joints is enlarged by this factor.
+    Returns: (center [2], scale [2]) in pixels, or None.
     """
     upper_set = set(int(i) for i in upper_body)
     lab = labelled > 0

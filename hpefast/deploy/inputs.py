@@ -96,6 +96,7 @@ def check_boxes(boxes: Any, image_size: tuple[int, int]) -> np.ndarray:
 
 
 def check_channel_order(order: Any) -> str:
+    """``order`` in lower case, ``"bgr"`` (as ``cv2.imread`` gives) or ``"rgb"``; ValueError otherwise."""
     if not isinstance(order, str) or order.lower() not in CHANNEL_ORDERS:
         raise ValueError(f"channel_order must be 'bgr' (as cv2.imread gives) or 'rgb', got {order!r}")
     return order.lower()

@@ -48,6 +48,7 @@ def resolve_device(name: str) -> torch.device:
 
 
 def resolve_path(root: str, path: str | None) -> str | None:
+    """``path`` with ``~`` expanded, a relative one taken relative to ``root`` (``None`` stays ``None``)."""
     if path is None:
         return None
     p = Path(path).expanduser()

@@ -90,6 +90,8 @@ class DatasetConfig:
 
 @dataclass
 class DataConfig:
+    """Training and validation data: the datasets (all mapped into the model's layout), loaders and codec."""
+
     root: str = "data"
     datasets: list[DatasetConfig] = field(default_factory=lambda: [DatasetConfig()])
     batch_size: int = 64  # per process; the recipe's 512 is 8 processes x 64
@@ -105,6 +107,8 @@ class DataConfig:
 
 @dataclass
 class OptimConfig:
+    """AdamW with layer-wise learning-rate decay over the ViT blocks and global gradient clipping."""
+
     lr: float = 5e-4
     weight_decay: float = 0.1
     layer_decay: float = 0.75  # lr x decay^(depth + 1 - layer_id); 1.0 disables
@@ -125,6 +129,8 @@ class ScheduleConfig:
 
 @dataclass
 class TestConfig:
+    """Inference at validation: flip test, heatmap decoding and the COCO-style rescoring / OKS-NMS."""
+
     flip_test: bool = True
     decode: Literal["dark_udp", "dark", "shift", "argmax"] = "dark_udp"
     blur_kernel: int = 11
@@ -291,6 +297,7 @@ def to_dict(cfg: Any) -> dict[str, Any]:
 
 
 def dump_yaml(cfg: TrainConfig) -> str:
+    """``cfg`` as YAML text, keys in field order (what ``output_dir/config.yaml`` holds)."""
     return yaml.safe_dump(to_dict(cfg), sort_keys=False)
 
 

@@ -18,6 +18,8 @@ __all__ = ["DistInfo", "init", "shutdown", "all_gather_objects", "mean_across", 
 
 @dataclass(frozen=True)
 class DistInfo:
+    """This process's place in a ``torchrun`` job (the defaults describe a single process)."""
+
     rank: int = 0
     local_rank: int = 0
     world_size: int = 1
@@ -47,11 +49,13 @@ def init(device: torch.device) -> DistInfo:
 
 
 def shutdown() -> None:
+    """Leave the process group, if one was joined."""
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
 
 
 def barrier() -> None:
+    """Wait for all processes (no-op without a process group)."""
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
 

@@ -15,6 +15,7 @@ __all__ = ["RunLogger", "tensorboard_available"]
 
 
 def tensorboard_available() -> bool:
+    """Whether the ``tensorboard`` package is installed (checked without importing it)."""
     return importlib.util.find_spec("tensorboard") is not None
 
 

@@ -44,6 +44,8 @@ __all__ = ["Trainer", "TrainResult", "train"]
 
 @dataclass
 class TrainResult:
+    """What :meth:`Trainer.fit` returns: where training stopped, its losses and validation metrics."""
+
     step: int
     epoch: int
     losses: list[tuple[int, float]] = field(default_factory=list)  # (step, loss) of this process's run

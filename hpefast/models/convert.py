@@ -99,6 +99,7 @@ def read_state_dict(
 
 # --- ViTPose+ ------------------------------------------------------------------------------------
 def is_vitpose_plus(state_dict: Mapping[str, Tensor]) -> bool:
+    """Whether an official state dict is a ViTPose+ one (mixture-of-experts MLPs, one head per dataset)."""
     return any(_EXPERT.search(k) for k in state_dict)
 
 

@@ -184,6 +184,7 @@ class ViT(nn.Module):
         # The patch conv keeps torch's default (kaiming-uniform) init, as in the official code.
 
     def set_fused_attention(self, fused: bool) -> None:
+        """Use ``F.scaled_dot_product_attention`` (True) or the plain matmul path (False) in every block."""
         for blk in self.blocks:
             blk.attn.fused = bool(fused)
 

@@ -36,6 +36,7 @@ class ViTPose(nn.Module):
     # --- forward -------------------------------------------------------------------------------
     @property
     def uses_dataset_id(self) -> bool:
+        """Whether ``dataset_id`` changes the output (ViTPose+ experts or per-dataset heads)."""
         return self.cfg.num_experts > 0 or self.cfg.num_decoders > 1
 
     def _dataset_ids(self, dataset_id: Tensor | int | None, images: Tensor) -> Tensor | None:
@@ -70,6 +71,7 @@ class ViTPose(nn.Module):
         return dataset_id.long()
 
     def forward(self, images: Tensor, dataset_id: Tensor | int | None = None) -> Tensor:
+        """Crops ``[B, 3, H, W]`` (+ ``dataset_id [B]``) -> heatmaps ``[B, K, H/4, W/4]``; see the class."""
         if not isinstance(images, Tensor):
             raise TypeError(f"images must be a torch.Tensor, got {type(images).__name__}")
         w, h = self.cfg.image_size
