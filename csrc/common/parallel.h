@@ -8,6 +8,7 @@
 #include <exception>
 #include <mutex>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace hpefast {
@@ -48,13 +49,20 @@ void parallel_for(int64_t n, int64_t grain, F&& fn) {
     }
   };
   std::vector<std::thread> pool;
+  std::vector<std::pair<int64_t, int64_t>> inline_chunks;  // chunks no thread could be started for
   pool.reserve(static_cast<size_t>(threads - 1));
   for (int64_t t = 1; t < threads; ++t) {
     const int64_t b = t * chunk, e = std::min(n, b + chunk);
-    if (b < e) pool.emplace_back(run, b, e);
+    if (b >= e) continue;
+    try {
+      pool.emplace_back(run, b, e);
+    } catch (...) {  // e.g. std::system_error under a thread limit: do the work here instead
+      inline_chunks.emplace_back(b, e);
+    }
   }
   run(0, std::min(n, chunk));
-  for (auto& th : pool) th.join();
+  for (const auto& c : inline_chunks) run(c.first, c.second);
+  for (auto& th : pool) th.join();  // every started thread is joined: never std::terminate
   if (error) std::rethrow_exception(error);
 }
 

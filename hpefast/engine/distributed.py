@@ -49,9 +49,16 @@ def init(device: torch.device) -> DistInfo:
 
 
 def shutdown() -> None:
-    """Leave the process group, if one was joined."""
+    """Leave the process group, if one was joined.
+
+    All ranks meet at a barrier first: a rank that tears gloo down while another still has a collective
+    (or checkpoint writing) in flight can abort the process ("terminate called without an active exception").
+    """
     if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+        try:
+            dist.barrier()
+        finally:
+            dist.destroy_process_group()
 
 
 def barrier() -> None:
