@@ -88,7 +88,7 @@ def test_ddp_two_processes_matches_one_process(tmp_path):
     single = train(cfg(tmp_path / "single", 4))
     ddp_cfg = tmp_path / "ddp.yaml"
     ddp_cfg.write_text(yaml.safe_dump(to_dict(cfg(tmp_path / "ddp", 2))))
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "PYTHONFAULTHANDLER": "1"}
     cmd = [
         sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
         "--master_port", str(_free_port()), "-m", "hpefast", "train", str(ddp_cfg),
