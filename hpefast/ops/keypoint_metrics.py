@@ -28,6 +28,15 @@ __all__ = ["oks", "pckh"]
 OKS_EPS = float(np.spacing(1))  # pycocotools adds np.spacing(1) to the area
 
 
+def _launch(kernel, ref: torch.Tensor, *args) -> None:
+    """Call a compiled entry point with the stream of ``ref``'s device last (0 on the CPU)."""
+    if ref.device.type == "cuda":
+        with torch.cuda.device(ref.device):
+            kernel(*args, cuda_stream(ref))
+    else:
+        kernel(*args, 0)
+
+
 @torch.library.custom_op("hpefast::oks", mutates_args=())
 def _oks_op(
     pred: torch.Tensor, gt: torch.Tensor, visible: torch.Tensor, area: torch.Tensor, sigmas: torch.Tensor
@@ -47,11 +56,7 @@ def _oks_op(
         area.data_ptr(),
         sigmas.data_ptr(),
     )
-    if cuda:
-        with torch.cuda.device(pred.device):
-            lib().oks(*args, out.data_ptr(), cuda_stream(pred))
-    else:
-        lib().oks(*args, out.data_ptr(), 0)
+    _launch(lib().oks, pred, *args, out.data_ptr())
     return out
 
 
@@ -101,11 +106,7 @@ def _pckh_op(
         headboxes.data_ptr(),
         float(threshold),
     )
-    if cuda:
-        with torch.cuda.device(pred.device):
-            lib().pckh(*args, out.data_ptr(), cuda_stream(pred))
-    else:
-        lib().pckh(*args, out.data_ptr(), 0)
+    _launch(lib().pckh, pred, *args, out.data_ptr())
     return out
 
 

@@ -40,6 +40,38 @@ def _torso_frame(lsh: np.ndarray, rsh: np.ndarray, lhip: np.ndarray, rhip: np.nd
     return up, left, length
 
 
+def _convert_torso(
+    joints: dict[str, np.ndarray], to_mpii: bool
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """Hips and shoulders moved into the other convention (COCO -> MPII, or back with the opposite signs),
+    their visibilities capped by the torso's, plus the torso frame's up and left vectors scaled by the
+    torso length ``[N, 2]`` each."""
+    up, left, length = _torso_frame(
+        joints["left_shoulder"][:, :2],
+        joints["right_shoulder"][:, :2],
+        joints["left_hip"][:, :2],
+        joints["right_hip"][:, :2],
+    )
+    u, l = up * length[:, None], left * length[:, None]
+    torso_v = np.minimum.reduce(
+        [joints[n][:, 2] for n in ("left_shoulder", "right_shoulder", "left_hip", "right_hip")]
+    )
+    sign = 1.0 if to_mpii else -1.0
+    offsets = {  # (up, left) in torso lengths, COCO -> MPII
+        "right_hip": (-HIP_DOWN, -HIP_OUT),
+        "left_hip": (-HIP_DOWN, HIP_OUT),
+        "right_shoulder": (SHOULDER_UP, -SHOULDER_OUT),
+        "left_shoulder": (SHOULDER_UP, SHOULDER_OUT),
+    }
+    moved = {}
+    for name, (d_up, d_left) in offsets.items():
+        out = joints[name].copy()
+        out[:, :2] += sign * (d_up * u + d_left * l)
+        out[:, 2] = np.minimum(out[:, 2], torso_v)
+        moved[name] = out
+    return moved, u, l
+
+
 def coco_to_mpii(coco: np.ndarray) -> np.ndarray:
     """The MPII annotation ``[N, 16, 3]`` of people labelled COCO-style ``coco [N, 17, 3]``.
 
@@ -49,25 +81,7 @@ def coco_to_mpii(coco: np.ndarray) -> np.ndarray:
     """
     coco = np.asarray(coco, dtype=np.float64)
     c = {n: coco[:, i] for i, n in enumerate(get_schema("coco").names)}
-    up, left, length = _torso_frame(
-        c["left_shoulder"][:, :2], c["right_shoulder"][:, :2], c["left_hip"][:, :2], c["right_hip"][:, :2]
-    )
-    u, l = up * length[:, None], left * length[:, None]
-    torso_v = np.minimum.reduce(
-        [c[n][:, 2] for n in ("left_shoulder", "right_shoulder", "left_hip", "right_hip")]
-    )
-
-    def moved(name: str, d_up: float, d_left: float) -> np.ndarray:
-        out = c[name].copy()
-        out[:, :2] += d_up * u + d_left * l
-        out[:, 2] = np.minimum(out[:, 2], torso_v)
-        return out
-
-    m = {}
-    m["right_hip"] = moved("right_hip", -HIP_DOWN, -HIP_OUT)
-    m["left_hip"] = moved("left_hip", -HIP_DOWN, HIP_OUT)
-    m["right_shoulder"] = moved("right_shoulder", SHOULDER_UP, -SHOULDER_OUT)
-    m["left_shoulder"] = moved("left_shoulder", SHOULDER_UP, SHOULDER_OUT)
+    m, u, l = _convert_torso(c, to_mpii=True)
     for name in (
         "right_ankle",
         "right_knee",
@@ -102,25 +116,7 @@ def mpii_to_coco(mpii: np.ndarray) -> np.ndarray:
     """
     mpii = np.asarray(mpii, dtype=np.float64)
     p = {n: mpii[:, i] for i, n in enumerate(get_schema("mpii").names)}
-    up, left, length = _torso_frame(
-        p["left_shoulder"][:, :2], p["right_shoulder"][:, :2], p["left_hip"][:, :2], p["right_hip"][:, :2]
-    )
-    u, l = up * length[:, None], left * length[:, None]
-    torso_v = np.minimum.reduce(
-        [p[n][:, 2] for n in ("left_shoulder", "right_shoulder", "left_hip", "right_hip")]
-    )
-
-    def moved(name: str, d_up: float, d_left: float) -> np.ndarray:
-        out = p[name].copy()
-        out[:, :2] += d_up * u + d_left * l
-        out[:, 2] = np.minimum(out[:, 2], torso_v)
-        return out
-
-    c = {}
-    c["right_hip"] = moved("right_hip", HIP_DOWN, HIP_OUT)
-    c["left_hip"] = moved("left_hip", HIP_DOWN, -HIP_OUT)
-    c["right_shoulder"] = moved("right_shoulder", -SHOULDER_UP, SHOULDER_OUT)
-    c["left_shoulder"] = moved("left_shoulder", -SHOULDER_UP, -SHOULDER_OUT)
+    c, u, l = _convert_torso(p, to_mpii=False)
     for name in (
         "right_ankle",
         "right_knee",
