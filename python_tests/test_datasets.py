@@ -210,10 +210,10 @@ def test_collate_and_dataloader(shared_data):
         collate([])
 
 
-def test_input_size_and_heatmap_size(shared_data):
-    ds = _coco(shared_data, "coco", input_size=(96, 128), heatmap_size=(24, 32))
+def test_input_size(shared_data):
+    ds = _coco(shared_data, "coco", input_size=(96, 128))
     item = ds[0]
-    assert item["image"].shape == (3, 128, 96) and ds.heatmap_size == (24, 32) and ds.input_size == (96, 128)
+    assert item["image"].shape == (3, 128, 96) and ds.input_size == (96, 128)
     assert item["meta"]["scale"][0] / item["meta"]["scale"][1] == pytest.approx(96 / 128)
 
 

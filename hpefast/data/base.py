@@ -22,13 +22,10 @@ import numpy as np
 import torch
 
 from hpefast.data.transforms import TopDownAugment, box_to_center_scale, to_tensor
+from hpefast.errors import AnnotationError
 from hpefast.keypoints import KeypointSchema, get_schema, map_keypoints
 
 __all__ = ["Instance", "TopDownDataset", "AnnotationError", "load_json"]
-
-
-class AnnotationError(ValueError):
-    """A malformed annotation; the message names the file and the annotation id."""
 
 
 @dataclass
@@ -88,7 +85,6 @@ class TopDownDataset(torch.utils.data.Dataset):
     Args:
         schema: the dataset's own keypoint schema (name or KeypointSchema).
         input_size: crop (W, H).
-        heatmap_size: (w, h) recorded for the engine; targets are made on the device, not here.
         train: random flip / half-body / scale / rotation.
         layout: schema to map keypoints into (e.g. "union21"); None = the dataset's schema.
         dataset_id: integer id returned with every item (selects the head in multi-head models).
@@ -101,7 +97,6 @@ class TopDownDataset(torch.utils.data.Dataset):
         self,
         schema: str | KeypointSchema,
         input_size: Sequence[int] = (192, 256),
-        heatmap_size: Sequence[int] | None = None,
         train: bool = False,
         layout: str | KeypointSchema | None = None,
         dataset_id: int = 0,
@@ -115,7 +110,6 @@ class TopDownDataset(torch.utils.data.Dataset):
             augment = TopDownAugment(input_size=tuple(input_size), train=train)
         self.augment = augment
         self.input_size: tuple[int, int] = augment.input_size
-        self.heatmap_size = None if heatmap_size is None else (int(heatmap_size[0]), int(heatmap_size[1]))
         self.train = bool(augment.train)
         self.dataset_id = int(dataset_id)
         self.strict = bool(strict)

@@ -42,7 +42,6 @@ class CocoKeypointDataset(TopDownDataset):
         image_root: folder holding the images' ``file_name``.
         schema: keypoint schema of the file ("coco", "aic", "crowdpose", "ap10k", or a registered one).
         input_size: crop (W, H), default (192, 256).
-        heatmap_size: (w, h), recorded for the engine.
         boxes: detector results json for evaluation (None = ground-truth boxes).
         score_threshold: minimum detector score kept.
         train: random augmentation.
@@ -61,7 +60,6 @@ class CocoKeypointDataset(TopDownDataset):
         image_root: str | os.PathLike,
         schema: str | KeypointSchema = "coco",
         input_size: Sequence[int] = (192, 256),
-        heatmap_size: Sequence[int] | None = None,
         boxes: str | os.PathLike | None = None,
         score_threshold: float = 0.0,
         train: bool = False,
@@ -74,7 +72,7 @@ class CocoKeypointDataset(TopDownDataset):
         augment=None,
     ):
         super().__init__(
-            schema, input_size, heatmap_size, train, layout, dataset_id, strict, padding, augment
+            schema, input_size, train, layout, dataset_id, strict, padding, augment
         )
         self.ann_file = Path(ann_file)
         self.image_root = Path(image_root)

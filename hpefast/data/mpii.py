@@ -55,7 +55,6 @@ class MpiiDataset(TopDownDataset):
         layout: map keypoints into this schema (e.g. "union21"); None = "mpii".
         dataset_id: id given to every item.
         strict: raise on malformed entries / missing images (False: skip with a warning).
-        heatmap_size: (w, h), recorded for the engine.
         headbox_file: head boxes (json [N, 2, 2] or official .mat), one per entry in file order.
         augment: a configured TopDownAugment.
 
@@ -71,11 +70,10 @@ class MpiiDataset(TopDownDataset):
         layout=None,
         dataset_id: int = 0,
         strict: bool = True,
-        heatmap_size: Sequence[int] | None = None,
         headbox_file: str | os.PathLike | None = None,
         augment=None,
     ):
-        super().__init__("mpii", input_size, heatmap_size, train, layout, dataset_id, strict, 1.0, augment)
+        super().__init__("mpii", input_size, train, layout, dataset_id, strict, 1.0, augment)
         self.ann_file = Path(ann_file)
         self.image_root = Path(image_root)
         entries = load_json(self.ann_file)
