@@ -20,14 +20,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--sigmas",
         default=None,
         metavar="NAME",
-        help="OKS sigmas: a keypoint schema name (coco, aic, mpii, crowdpose, ap10k, ...) or comma-separated "
-        "values (default: COCO's)",
+        help="OKS sigmas: a keypoint schema name (coco, aic, mpii, crowdpose, ap10k, union21, union23, ...) "
+        "or comma-separated values (default: COCO's)",
     )
     parser.add_argument("--json", action="store_true", help="print the stats as JSON instead of the table")
     parser.add_argument(
         "--no-area",
         action="store_true",
-        help="use 0.53 x bbox area instead of the 'area' field (xtcocotools use_area=False; AIC, CrowdPose)",
+        help="xtcocotools' use_area=False: 0.53 x bbox area instead of the 'area' field, and results whose "
+        "keypoint scores are all 0 are dropped, as xtcocotools does (AIC, CrowdPose)",
     )
     parser.add_argument(
         "--crowd", action="store_true", help="CrowdPose mode (keypoints_crowd: AP easy / medium / hard)"
@@ -36,14 +37,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _parse_sigmas(value: str | None):
-    if value is None or not any(c.isdigit() for c in value):
-        return value
+    """``--sigmas``: None (COCO), a keypoint schema name (any registered one, digits allowed: ``ap10k``,
+    ``union21``) or comma-separated positive numbers. ValueError naming ``--sigmas`` otherwise."""
+    if value is None:
+        return None
+    from hpefast.keypoints import list_schemas
+
+    name = value.strip().lower()
+    if name in list_schemas():
+        return name
     try:
-        return [float(v) for v in value.split(",") if v.strip()]
+        values = [float(v) for v in value.split(",") if v.strip()]
     except ValueError:
+        known = ", ".join(list_schemas())
         raise ValueError(
-            f"--sigmas: {value!r} is neither a schema name nor comma-separated numbers"
+            f"--sigmas: unknown keypoint schema {value!r} (known: {known}) and not comma-separated numbers"
         ) from None
+    if not values or not all(v > 0 and v < float("inf") for v in values):
+        raise ValueError(f"--sigmas: {value!r}: expected finite positive numbers")
+    return values
 
 
 def main(args: argparse.Namespace) -> int:
@@ -56,7 +68,9 @@ def main(args: argparse.Namespace) -> int:
     gt = COCO(args.gt)
     dt = gt.loadRes(args.results)
     iou_type = "keypoints_crowd" if args.crowd else "keypoints"
-    E = COCOeval(gt, dt, iou_type, sigmas=sigmas, use_area=not args.no_area)
+    # xtcocotools' options come with its conventions (all-zero-score results dropped; compat="xtcocotools")
+    compat = "xtcocotools" if args.no_area or args.crowd else "pycocotools"
+    E = COCOeval(gt, dt, iou_type, sigmas=sigmas, use_area=not args.no_area, compat=compat)
     E.evaluate()
     E.accumulate()
     table = io.StringIO()
@@ -64,7 +78,9 @@ def main(args: argparse.Namespace) -> int:
         E.summarize()
     names = CROWD_STAT_NAMES if args.crowd else STAT_NAMES
     stats = {n: float(v) for n, v in zip(names, E.stats)}
-    per_joint = per_joint_ap(gt, dt, sigmas=sigmas, use_area=not args.no_area) if args.per_joint else None
+    per_joint = None
+    if args.per_joint:
+        per_joint = per_joint_ap(gt, dt, sigmas=sigmas, use_area=not args.no_area, compat=compat)
     if args.json:
         out = {"stats": stats}
         if per_joint is not None:
