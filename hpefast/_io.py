@@ -1,35 +1,138 @@
-"""Atomic file writes: nothing the user owns is left half-written or lost.
+"""Atomic file writes and content checksums: nothing the user owns is left half-written, lost or silently
+corrupt.
 
 Every writer in hpefast (checkpoints, models, ONNX files, results, images, plots, datasets) goes through
 :func:`atomic_path`: it writes into a temporary file in the destination folder and renames it over the
 destination only once the write succeeded (``os.replace`` is atomic on POSIX), so a crash or an error
 mid-write leaves the previous file intact.
+
+* The file gets the mode any new file gets (``0o666`` minus the process umask), like ``open(path, "w")``;
+  an existing destination keeps its own mode.
+* Temporary files are named ``.<name>.hpefast-<host>-<pid>-<random>.tmp``. A process killed mid-write
+  (``kill -9``, power loss) cannot remove its own; the next write into the same folder removes those of
+  processes of this host that no longer run (:func:`clean_stale_temporaries`).
+* :func:`sha256_file` / :func:`tensors_sha256` are the checksums that checkpoints, model files and exports
+  carry so that a flipped byte is reported with the path instead of being loaded.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import hashlib
 import os
-import tempfile
-from collections.abc import Iterator
+import re
+import secrets
+import socket
+import time
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
-__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text"]
+__all__ = [
+    "atomic_path",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "clean_stale_temporaries",
+    "sha256_file",
+    "tensors_sha256",
+]
+
+_TAG = "hpefast"
+# Temporaries of earlier hpefast versions (tempfile.mkstemp: 8 random characters; the ONNX writer's
+# ".<name>.tmp"): removed when older than this many seconds (their writer cannot be identified).
+_LEGACY_AGE_S = 3600.0
+
+
+def _host() -> str:
+    """This machine's name, reduced to characters that are safe in a file name."""
+    return re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname())[:32] or "host"
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    except OSError:
+        return True
+    return True
+
+
+def clean_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files that interrupted writes of ``path`` left beside it.
+
+    Only hpefast's own names are touched: ``.<name>.hpefast-<host>-<pid>-<random>.tmp`` of a process of
+    this host that no longer runs, and (older than an hour) the names earlier versions used. Returns the
+    removed paths.
+    """
+    path = Path(path)
+    folder, name = path.parent, path.name
+    if not folder.is_dir():
+        return []
+    ours = re.compile(re.escape(f".{name}.{_TAG}-") + r"(?P<host>[A-Za-z0-9_]+)-(?P<pid>\d+)-[0-9a-f]+\.tmp$")
+    legacy = re.compile(re.escape(f".{name}.") + r"([A-Za-z0-9_]{8}\.tmp|tmp|tmp\.png)$")
+    host = _host()
+    removed = []
+    try:
+        candidates = [p for p in folder.iterdir() if p.name.startswith(f".{name}.")]
+    except OSError:
+        return []
+    now = time.time()
+    for p in candidates:
+        m = ours.match(p.name)
+        stale = False
+        if m is not None:
+            stale = m["host"] == host and not _pid_alive(int(m["pid"]))
+        elif legacy.match(p.name):
+            with contextlib.suppress(OSError):
+                stale = now - p.stat().st_mtime > _LEGACY_AGE_S
+        if stale:
+            with contextlib.suppress(OSError):
+                p.unlink()
+                removed.append(p)
+    return removed
+
+
+def _new_temporary(path: Path) -> str:
+    """Create an empty temporary file beside ``path`` with the mode a new file gets (umask applied)."""
+    try:
+        mode = path.stat().st_mode & 0o7777  # keep an existing destination's mode
+    except OSError:
+        mode = None
+    for _ in range(100):
+        tmp = path.with_name(f".{path.name}.{_TAG}-{_host()}-{os.getpid()}-{secrets.token_hex(4)}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the kernel applies the umask
+        except FileExistsError:
+            continue
+        try:
+            if mode is not None:
+                os.fchmod(fd, mode)
+        finally:
+            os.close(fd)
+        return str(tmp)
+    raise FileExistsError(errno.EEXIST, "could not create a temporary file", str(path.parent))
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[str]:
     """Yield a temporary path beside ``path``; on success rename it over ``path``, on error remove it.
 
-    The parent folder is created when missing. Example::
+    The parent folder is created when missing; stale temporaries of interrupted writes of ``path`` are
+    removed first. Example::
 
         with atomic_path("model.safetensors") as tmp:
             safetensors.torch.save_file(tensors, tmp)
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    clean_stale_temporaries(path)
+    tmp = _new_temporary(path)
     try:
         yield tmp
         os.replace(tmp, path)
@@ -52,3 +155,33 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, fsync: bool = Fa
 def atomic_write_text(path: str | os.PathLike, text: str, *, fsync: bool = False) -> Path:
     """UTF-8 text version of :func:`atomic_write_bytes`."""
     return atomic_write_bytes(path, text.encode("utf-8"), fsync=fsync)
+
+
+# --- checksums ------------------------------------------------------------------------------------------
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
+    """Hex SHA-256 of a file's bytes, read in ``chunk``-byte pieces (constant memory)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def tensors_sha256(tensors: Mapping[str, Any]) -> str:
+    """Hex SHA-256 of named tensors: names, dtypes, shapes and bytes, in sorted name order.
+
+    Independent of the file format and of the order tensors were stored in, so it is computed before a
+    write and checked after a read. Tensors are hashed through their CPU bytes (a non-CPU tensor is copied).
+    """
+    import torch
+
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach()
+        if t.device.type != "cpu":
+            t = t.cpu()
+        t = t.contiguous()
+        h.update(f"{name}|{str(t.dtype)}|{tuple(t.shape)}|".encode())
+        if t.numel():
+            h.update(memoryview(t.view(-1).view(torch.uint8).numpy()))
+    return h.hexdigest()

@@ -162,8 +162,11 @@ def check_model_layout(model: torch.nn.Module, layout: str, source: str) -> None
         )
 
 
-def build_model(cfg: TrainConfig, num_datasets: int) -> torch.nn.Module:
-    """The configured ViTPose, initialised from ``model.pretrained`` when given (checked for the layout)."""
+def build_model(cfg: TrainConfig, num_datasets: int, *, pretrained: bool = True) -> torch.nn.Module:
+    """The configured ViTPose, initialised from ``model.pretrained`` when given (checked for the layout).
+
+    ``pretrained=False`` skips those weights (the model is about to get a checkpoint's: resuming must not
+    depend on the pretrained file still existing)."""
     from hpefast.models import build_model as _build
 
     m = cfg.model
@@ -172,7 +175,7 @@ def build_model(cfg: TrainConfig, num_datasets: int) -> torch.nn.Module:
     if options.get("per_dataset_heads") or options.get("num_experts"):
         options.setdefault("num_datasets", num_datasets)
     model = _build(m.variant, layout=m.layout, head=m.head, image_size=tuple(m.image_size), **options)
-    if m.pretrained:
+    if m.pretrained and pretrained:
         _load_pretrained(model, m.pretrained, m.layout)
     return model
 

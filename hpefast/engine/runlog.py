@@ -20,9 +20,21 @@ def tensorboard_available() -> bool:
 
 
 class RunLogger:
-    """Append records to ``output_dir/log.jsonl`` (line-buffered) and mirror numbers to TensorBoard."""
+    """Write records to ``output_dir/log.jsonl`` (line-buffered) and mirror numbers to TensorBoard.
 
-    def __init__(self, output_dir: str | Path, tensorboard: bool = True, enabled: bool = True) -> None:
+    ``resume_step``: None starts a new log (an earlier file is replaced: the caller has refused to mix
+    runs); a step keeps the existing records up to that step and drops the later ones, which the
+    interrupted run logged after its last checkpoint and the resumed run logs again, so ``log.jsonl``
+    has each step once.
+    """
+
+    def __init__(
+        self,
+        output_dir: str | Path,
+        tensorboard: bool = True,
+        enabled: bool = True,
+        resume_step: int | None = None,
+    ) -> None:
         self.enabled = enabled
         self.path = Path(output_dir) / "log.jsonl"
         self._tb = None
@@ -30,6 +42,7 @@ class RunLogger:
         if not enabled:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        _keep_until(self.path, -1 if resume_step is None else int(resume_step))
         self._file = open(self.path, "a", buffering=1)  # noqa: SIM115 - closed in close()
         if tensorboard:
             if tensorboard_available():
@@ -63,3 +76,25 @@ def _jsonable(v: Any) -> Any:
     if hasattr(v, "tolist"):
         return v.tolist()
     return str(v)
+
+
+def _keep_until(path: Path, step: int) -> None:
+    """Rewrite ``path`` (atomically) with only the records whose ``step`` is <= ``step`` (-1: none).
+
+    A torn last line (a kill mid-write) is dropped too."""
+    if not path.exists():
+        return
+    from hpefast._io import atomic_write_text
+
+    kept = []
+    if step >= 0:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                s = record.get("step") if isinstance(record, dict) else None
+                if isinstance(s, (int, float)) and s <= step:
+                    kept.append(line if line.endswith("\n") else line + "\n")
+    atomic_write_text(path, "".join(kept))

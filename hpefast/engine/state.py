@@ -5,10 +5,15 @@ Python values, so it loads with ``torch.load(weights_only=True)``: model and EMA
 step and epoch, the config, and the RNG states of every process (python ``random``, numpy's global
 generator, torch CPU and CUDA). The trained model itself is also written in the hpefast model format
 (safetensors + json, ``hpefast.models.checkpoint.save_model``) for evaluation, export and fine-tuning.
+
+The checkpoint is self-contained (nothing in it refers to files that must still exist: resuming does not
+read ``model.pretrained`` again) and carries ``"sha256"``, a digest of everything else in it
+(:func:`state_digest`), so a flipped byte is reported with the path instead of resuming from it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 from pathlib import Path
@@ -18,15 +23,51 @@ import numpy as np
 import torch
 
 from hpefast._io import atomic_path
+from hpefast.errors import CheckpointError
 
-__all__ = ["atomic_save", "load_state", "capture_rng", "restore_rng"]
+__all__ = ["atomic_save", "load_state", "capture_rng", "restore_rng", "state_digest"]
+
+DIGEST_KEY = "sha256"
+
+
+def _feed(h: Any, obj: Any) -> None:
+    if isinstance(obj, torch.Tensor):
+        t = obj.detach().cpu().contiguous()
+        h.update(f"T{t.dtype}{tuple(t.shape)}".encode())
+        if t.numel():
+            h.update(memoryview(t.view(-1).view(torch.uint8).numpy()))
+    elif isinstance(obj, dict):
+        h.update(b"{")
+        for k in sorted(obj, key=str):
+            h.update(repr(str(k)).encode() + b":")
+            _feed(h, obj[k])
+        h.update(b"}")
+    elif isinstance(obj, (list, tuple)):  # pickling may turn one into the other
+        h.update(b"[")
+        for v in obj:
+            _feed(h, v)
+            h.update(b",")
+        h.update(b"]")
+    else:
+        h.update(f"{type(obj).__name__}:{obj!r};".encode())
+
+
+def state_digest(state: dict[str, Any]) -> str:
+    """Hex SHA-256 of a checkpoint dict (tensors by dtype, shape and bytes; other values by ``repr``),
+    leaving out its own ``"sha256"`` entry."""
+    h = hashlib.sha256()
+    _feed(h, {k: v for k, v in state.items() if k != DIGEST_KEY})
+    return h.hexdigest()
 
 
 def atomic_save(obj: Any, path: str | Path) -> None:
     """``torch.save`` to a temporary file beside ``path``, fsync, then rename over ``path``.
 
-    A crash mid-write leaves the previous checkpoint intact (the rename is atomic on POSIX).
+    A crash mid-write leaves the previous checkpoint intact (the rename is atomic on POSIX). A dict gets
+    a ``"sha256"`` entry (:func:`state_digest`) that :func:`load_state` checks.
     """
+    if isinstance(obj, dict):
+        obj = {**obj, DIGEST_KEY: state_digest(obj)}
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         torch.save(obj, f)
         f.flush()
@@ -41,9 +82,18 @@ def load_state(path: str | Path) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated file, not a torch file, unsafe pickle
-        raise ValueError(f"{path}: not a readable hpefast training checkpoint ({exc})") from None
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path}: not a readable hpefast training checkpoint ({reason})") from None
     if not isinstance(state, dict) or state.get("format") != "hpefast-train-state":
-        raise ValueError(f"{path}: not an hpefast training checkpoint (no 'format': 'hpefast-train-state')")
+        raise CheckpointError(
+            f"{path}: not an hpefast training checkpoint (no 'format': 'hpefast-train-state')"
+        )
+    stored = state.get(DIGEST_KEY)
+    if stored is not None and stored != state_digest(state):
+        raise CheckpointError(
+            f"{path}: checksum mismatch, the checkpoint is corrupt (changed since it was written); "
+            "resume from another copy"
+        )
     return state
 
 

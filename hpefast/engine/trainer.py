@@ -38,8 +38,13 @@ from hpefast.engine.optim import build_optimizer, lr_factor, set_lr
 from hpefast.engine.runlog import RunLogger
 from hpefast.engine.sampler import ResumableSampler, SeededDataset
 from hpefast.engine.state import atomic_save, capture_rng, load_state, restore_rng
+from hpefast.errors import HpefastError
 
-__all__ = ["Trainer", "TrainResult", "train"]
+__all__ = ["Trainer", "TrainResult", "TrainingDiverged", "train"]
+
+
+class TrainingDiverged(HpefastError, FloatingPointError):
+    """The loss or the weights went non-finite; no checkpoint was written from that state."""
 
 
 @dataclass
@@ -59,11 +64,17 @@ class Trainer:
     """Builds everything from a config (datasets first, so bad data fails before any model is built),
     then :meth:`fit` trains, validates and checkpoints."""
 
-    def __init__(self, cfg: TrainConfig) -> None:
+    def __init__(self, cfg: TrainConfig, *, overwrite: bool = False) -> None:
         self.cfg = cfg
         self.device = resolve_device(cfg.device)
         self.dist = dist_utils.init(self.device)
         self.out = Path(cfg.output_dir)
+        resume_path = self._resume_path()
+        if resume_path is None:
+            # A fresh run never mixes into an earlier run's log.jsonl or checkpoints.
+            from hpefast.commands._outputs import check_run_dir
+
+            check_run_dir(self.out, overwrite=overwrite, option="output_dir", resume_hint=True)
         # The same seed on every rank while the model is built (identical initial weights, EMA included);
         # each rank then gets its own stream for drop path.
         self._seed(cfg.seed)
@@ -105,7 +116,10 @@ class Trainer:
         self.steps_per_epoch = self.sampler.steps_per_epoch
         self.total_steps = cfg.schedule.epochs * self.steps_per_epoch
 
-        self.model = build_model(cfg, num_datasets=len(self.entries)).to(self.device)
+        # Resuming takes every weight from the checkpoint: model.pretrained is not read (it may be gone).
+        self.model = build_model(cfg, num_datasets=len(self.entries), pretrained=resume_path is None).to(
+            self.device
+        )
         check_model_layout(self.model, cfg.model.layout, "the configured model")
         mcfg = self.model.cfg
         self.input_size = tuple(mcfg.image_size)
@@ -120,6 +134,9 @@ class Trainer:
         self.ema = ModelEMA(self.model, cfg.ema) if cfg.ema is not None else None
         self.step = 0
         self.resumed_from: str | None = None
+        # (step, loss) of the steps since the last finiteness check, and the last checkpoint written.
+        self._unchecked: list[tuple[int, torch.Tensor]] = []
+        self._good_step: int | None = None
         self._seed(cfg.seed + self.dist.rank)
         self._maybe_resume()
         self.net = self.model
@@ -128,7 +145,12 @@ class Trainer:
                 self.model, device_ids=[self.dist.local_rank] if self.device.type == "cuda" else None
             )
         self.amp = cfg.amp and self.device.type == "cuda"
-        self.logger = RunLogger(self.out, tensorboard=cfg.tensorboard, enabled=self.dist.is_main)
+        self.logger = RunLogger(
+            self.out,
+            tensorboard=cfg.tensorboard,
+            enabled=self.dist.is_main,
+            resume_step=None if resume_path is None else self.step,
+        )
 
     # ------------------------------------------------------------------------------------------------
     @staticmethod
@@ -141,12 +163,19 @@ class Trainer:
     def checkpoint_path(self) -> Path:
         return self.out / "checkpoints" / "last.pt"
 
-    def _maybe_resume(self) -> None:
+    def _resume_path(self) -> Path | None:
+        """The checkpoint this run resumes from (``resume=auto`` with none yet: None, a fresh start)."""
         resume = self.cfg.resume
         if resume is None:
-            return
+            return None
         path = self.checkpoint_path if resume == "auto" else Path(resume)
         if resume == "auto" and not path.is_file():
+            return None
+        return path
+
+    def _maybe_resume(self) -> None:
+        path = self._resume_path()
+        if path is None:
             return
         state = load_state(path)
         saved_layout = state["config"]["model"]["layout"]
@@ -170,29 +199,71 @@ class Trainer:
         if self.ema is not None and state.get("ema") is not None:
             self.ema.load_state_dict(state["ema"])
         self.step = int(state["step"])
+        self._good_step = self.step
         rngs = state["rng"]
         if len(rngs) == self.dist.world_size:
             restore_rng(rngs[self.dist.rank])
         self.resumed_from = str(path)
 
+    def check_finite(self) -> None:
+        """Raise :class:`TrainingDiverged` when a loss since the last check or a weight is not finite.
+
+        Called before every checkpoint write and validation, so a diverging run never replaces the last
+        good checkpoint; the message names the first bad step and the checkpoint to resume from."""
+        pending, self._unchecked = self._unchecked, []
+        flags = [torch.isfinite(p).all() for p in self.model.parameters()]
+        if pending:
+            flags.append(torch.isfinite(torch.stack([v for _, v in pending]).float()).all())
+        ok = torch.stack(flags).all().float()
+        if dist_utils.mean_across(ok.reshape(1)).item() == 1.0:
+            return
+        bad = next((s for s, v in pending if not bool(torch.isfinite(v).all())), None)
+        self._raise_diverged(bad)
+
+    def _raise_diverged(self, bad_step: int | None) -> None:
+        where = (
+            f"the loss went non-finite at step {bad_step}"
+            if bad_step is not None
+            else f"the weights are non-finite at step {self.step}"
+        )
+        if self._good_step is not None:
+            keep = (
+                f"the last good checkpoint {self.checkpoint_path} (step {self._good_step}) was kept; resume "
+                f"from it with resume={self.checkpoint_path} (e.g. with a lower optim.lr or clip_grad)"
+            )
+        else:
+            keep = "no checkpoint was written yet (restart with a lower optim.lr or clip_grad)"
+        raise TrainingDiverged(f"training diverged: {where}; {keep}")
+
     def save_checkpoint(self) -> None:
-        """Write ``checkpoints/last.pt`` atomically (rank 0; every rank contributes its RNG state)."""
+        """Write ``checkpoints/last.pt`` atomically (rank 0; every rank contributes its RNG state), after
+        checking that the losses since the last check and the weights are finite."""
+        self.check_finite()
         rngs = dist_utils.all_gather_objects(capture_rng())
         if not self.dist.is_main:
+            self._good_step = self.step
             return
+        config = to_dict(self.cfg)
+        pretrained = None
+        if isinstance(config.get("model"), dict) and config["model"].get("pretrained"):
+            # Self-contained: the weights are in the checkpoint; rebuilding it must not need that file.
+            pretrained = config["model"]["pretrained"]
+            config["model"]["pretrained"] = None
         state = {
             "format": "hpefast-train-state",
             "step": self.step,
             "epoch": self.step // self.steps_per_epoch,
             "steps_per_epoch": self.steps_per_epoch,
             "world_size": self.dist.world_size,
-            "config": to_dict(self.cfg),
+            "config": config,
+            "pretrained_from": pretrained,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "ema": self.ema.state_dict() if self.ema is not None else None,
             "rng": rngs,
         }
         atomic_save(state, self.checkpoint_path)
+        self._good_step = self.step
 
     # ------------------------------------------------------------------------------------------------
     def train_step(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -319,6 +390,7 @@ class Trainer:
                     loss, norm = self.train_step(batch)
                     self.step += 1
                     window.append(loss)
+                    self._unchecked.append((self.step, loss))
                     if self.step % cfg.log_interval == 0 or self.step in (halt_at, self.total_steps):
                         self._log_window(window, norm, factor, t_window, result)
                         window, t_window = [], time.perf_counter()
@@ -336,6 +408,7 @@ class Trainer:
                     epoch_done = self.step // self.steps_per_epoch
                     last = self.step >= self.total_steps
                     if (cfg.val_interval and epoch_done % cfg.val_interval == 0) or last:
+                        self.check_finite()
                         metrics = self.validate()
                         if metrics:
                             result.metrics = metrics
@@ -378,7 +451,7 @@ class Trainer:
         if norm is not None:
             record["grad_norm"] = float(norm)
         if not all(math.isfinite(v) for v in mean):
-            raise FloatingPointError(f"loss is not finite at step {self.step}: {mean[-1]}")
+            self._raise_diverged(first + next(i for i, v in enumerate(mean) if not math.isfinite(v)))
         self.logger.log(record, self.step, prefix="train/")
 
     def close(self) -> None:
@@ -386,9 +459,11 @@ class Trainer:
         dist_utils.shutdown()
 
 
-def train(cfg: TrainConfig) -> TrainResult:
-    """Build a :class:`Trainer` from ``cfg`` and run it to the end (or ``halt_after_steps``)."""
-    trainer = Trainer(cfg)
+def train(cfg: TrainConfig, *, overwrite: bool = False) -> TrainResult:
+    """Build a :class:`Trainer` from ``cfg`` and run it to the end (or ``halt_after_steps``).
+
+    ``overwrite``: allow a fresh run (no ``resume``) into an ``output_dir`` holding an earlier run."""
+    trainer = Trainer(cfg, overwrite=overwrite)
     try:
         return trainer.fit()
     finally:

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from hpefast._io import atomic_write_bytes
-from hpefast.export.metadata import INPUT_NAME, OUTPUT_NAME, ExportInfo
+from hpefast.export.metadata import INPUT_NAME, OUTPUT_NAME, ExportInfo, serialize_onnx_with_checksum
 
 MIN_OPSET = 17  # LayerNormalization is an ONNX op from 17 on
 PROTOBUF_LIMIT = 2**31 - 1
@@ -225,23 +225,48 @@ def to_onnx(
 
         to_onnx(build_model("tiny"), "tiny.onnx")
     """
-    import onnx
 
     path = Path(path)
     proto = export_onnx_model(
         model, opset=opset, fp16=fp16, batch=batch, dataset_id=dataset_id, dynamo=dynamo
     )
     if proto.ByteSize() < PROTOBUF_LIMIT:
-        atomic_write_bytes(path, proto.SerializeToString())
+        atomic_write_bytes(path, serialize_onnx_with_checksum(proto))
         return path
-    # Over 2 GB (ViTPose-H in fp32): weights go to <name>.data beside the graph.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    data_name = path.name + ".data"
-    onnx.save_model(proto, tmp, save_as_external_data=True, all_tensors_to_one_file=True, location=data_name)
-    onnx.checker.check_model(str(tmp), full_check=True)
-    os.replace(tmp, path)
+    _save_with_external_data(proto, path)
     return path
+
+
+def _save_with_external_data(proto: Any, path: Path) -> None:
+    """Over 2 GB (ViTPose-H in fp32): weights go to ``<name>.data`` beside the graph.
+
+    Both files are written into a private temporary folder beside ``path`` and then renamed over the
+    destination, so an earlier ``<name>.data`` is replaced, never appended to (``onnx.save_model`` appends
+    to an existing external-data file), and an interrupted export leaves the previous pair intact.
+    """
+    import shutil
+    import tempfile
+
+    import onnx
+
+    from hpefast._io import atomic_path, sha256_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data_name = path.name + ".data"
+    work = Path(tempfile.mkdtemp(prefix=f".{path.name}.hpefast-export-", dir=path.parent))
+    try:
+        graph = work / path.name
+        onnx.save_model(
+            proto, graph, save_as_external_data=True, all_tensors_to_one_file=True, location=data_name
+        )
+        onnx.checker.check_model(str(graph), full_check=True)
+        stamped = onnx.load_model(str(graph), load_external_data=False)
+        data = serialize_onnx_with_checksum(stamped, data_sha256=sha256_file(work / data_name))
+        os.replace(work / data_name, path.with_name(data_name))
+        with atomic_path(path) as tmp:
+            Path(tmp).write_bytes(data)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def verify_onnx(
