@@ -427,6 +427,47 @@ void pckh_op(bool cuda, int64_t n, int64_t k, std::uintptr_t pred, std::uintptr_
 }  // namespace
 // ==== end section: oks ====
 
+// ==== section: cocojson (results json -> columns) ====
+#include "cocojson/cocojson.h"
+
+namespace {
+
+// A numpy array that owns the vector's buffer (no copy).
+template <typename T>
+py::array owned_array(std::vector<T>&& v, std::vector<py::ssize_t> shape) {
+  auto* heap = new std::vector<T>(std::move(v));
+  py::capsule owner(heap, [](void* p) { delete static_cast<std::vector<T>*>(p); });
+  return py::array_t<T>(shape, heap->data(), owner);
+}
+
+// {"status", "reason", "image_id" [N] int64, "category_id" [N] int64, "score" [N] float64,
+//  "keypoints" [N, L] float64, "bbox" [N, 4] float64 (NaN where absent), "has_bbox" [N] uint8}.
+py::dict cocojson_results(const py::buffer& data) {
+  py::buffer_info info = data.request();
+  HPEFAST_CHECK(info.itemsize == 1 && info.ndim == 1, "cocojson_results: data must be bytes");
+  hpefast::CocoResultsColumns cols;
+  {
+    py::gil_scoped_release release;
+    hpefast::parse_coco_results(static_cast<const char*>(info.ptr), static_cast<size_t>(info.size), cols);
+  }
+  py::dict out;
+  out["status"] = cols.status;
+  out["reason"] = cols.reason;
+  if (cols.status != hpefast::kResultsOk) return out;
+  const py::ssize_t n = cols.num_results;
+  const py::ssize_t len = std::max<int64_t>(cols.keypoint_len, 0);
+  out["image_id"] = owned_array(std::move(cols.image_id), {n});
+  out["category_id"] = owned_array(std::move(cols.category_id), {n});
+  out["score"] = owned_array(std::move(cols.score), {n});
+  out["keypoints"] = owned_array(std::move(cols.keypoints), {n, len});
+  out["bbox"] = owned_array(std::move(cols.bbox), {n, py::ssize_t(4)});
+  out["has_bbox"] = owned_array(std::move(cols.has_bbox), {n});
+  return out;
+}
+
+}  // namespace
+// ==== end section: cocojson ====
+
 PYBIND11_MODULE(_C, m) {
   m.doc() = "hpefast compiled core (CPU kernels, and CUDA kernels when compiled)";
   m.def("cuda_compiled", [] { return kCudaCompiled; }, "True when CUDA kernels were compiled in.");
@@ -451,4 +492,8 @@ PYBIND11_MODULE(_C, m) {
   m.def("oks", &oks_op, "Batched OKS of predictions against their ground truth (float32 buffers)");
   m.def("pckh", &pckh_op, "MPII PCKh hits per joint (float32 buffers)");
   // ==== end module defs: oks ====
+
+  // ==== module defs: cocojson ====
+  m.def("cocojson_results", &cocojson_results, "COCO keypoint results json (bytes) -> numpy columns");
+  // ==== end module defs: cocojson ====
 }

@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import copy
 import itertools
-import json
 import os
 from collections import defaultdict
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from hpefast.evaluation.columns import AnnColumns, columns_from_annotations
+from hpefast.evaluation.loading import parse_json, read_bytes, read_json, read_results_columns
 
 
 def _is_array_like(obj: Any) -> bool:
@@ -28,14 +27,27 @@ def _is_array_like(obj: Any) -> bool:
 
 
 def _load_json(path: str | os.PathLike, what: str) -> Any:
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"{what}: no such file {str(p)!r}")
-    with open(p, encoding="utf-8") as f:
-        try:
-            return json.load(f)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{what}: {str(p)!r} is not valid JSON ({exc})") from None
+    return read_json(path, what)
+
+
+class _Index:
+    """pycocotools' id indexes of one COCO object."""
+
+    __slots__ = ("anns", "imgs", "cats", "imgToAnns", "catToImgs")
+
+    def __init__(self, anns: dict, imgs: dict, cats: dict, img_to_anns: dict, cat_to_imgs: dict) -> None:
+        self.anns, self.imgs, self.cats = anns, imgs, cats
+        self.imgToAnns, self.catToImgs = img_to_anns, cat_to_imgs
+
+
+def _index_property(name: str) -> property:
+    def get(self: COCO) -> Any:
+        return getattr(self._ensure_index(), name)
+
+    def set_(self: COCO, value: Any) -> None:
+        setattr(self._ensure_index(), name, value)
+
+    return property(get, set_, doc=f"pycocotools' ``{name}`` (built on first use)")
 
 
 class COCO:
@@ -49,12 +61,9 @@ class COCO:
     """
 
     def __init__(self, annotation_file: str | os.PathLike | dict | None = None) -> None:
-        self.dataset: dict[str, Any] = {}
-        self.anns: dict[Any, dict] = {}
-        self.cats: dict[Any, dict] = {}
-        self.imgs: dict[Any, dict] = {}
-        self.imgToAnns: defaultdict[Any, list] = defaultdict(list)
-        self.catToImgs: defaultdict[Any, list] = defaultdict(list)
+        self._dataset: dict[str, Any] = {}
+        self._pending: Any = None  # builds dataset["annotations"] on first use (columnar results)
+        self._index: _Index | None = None  # built on first use of anns / imgs / cats / imgToAnns / catToImgs
         self._columns: AnnColumns | None = None
         self.anno_file = [annotation_file] if not isinstance(annotation_file, dict) else [None]
         if annotation_file is None:
@@ -69,35 +78,71 @@ class COCO:
             raise ValueError(
                 f"COCO: annotation file format {type(dataset).__name__} not supported (need a dict)"
             )
-        self.dataset = dataset
-        self.createIndex()
+        self._dataset = dataset
+        _check_lists(dataset)
+
+    # ------------------------------------------------------------------ lazy views
+    @property
+    def dataset(self) -> dict[str, Any]:
+        """The json content as pycocotools keeps it (result dicts are made on first use)."""
+        if self._pending is not None:
+            build, self._pending = self._pending, None
+            self._dataset["annotations"] = build()
+        return self._dataset
+
+    @dataset.setter
+    def dataset(self, value: dict[str, Any]) -> None:
+        self._dataset, self._pending, self._columns = value, None, None
+
+    anns = _index_property("anns")
+    imgs = _index_property("imgs")
+    cats = _index_property("cats")
+    imgToAnns = _index_property("imgToAnns")
+    catToImgs = _index_property("catToImgs")
+
+    def _ensure_index(self) -> _Index:
+        if self._index is None:
+            self._index = self._build_index()
+        return self._index
 
     # ------------------------------------------------------------------ index
     def createIndex(self) -> None:
-        """Build the id indexes (and drop the cached columns)."""
+        """Build the id indexes now (and drop the cached columns)."""
+        self._index = self._build_index()
+        self._columns = None
+
+    def _build_index(self) -> _Index:
         anns, cats, imgs = {}, {}, {}
         img_to_anns, cat_to_imgs = defaultdict(list), defaultdict(list)
-        for key in ("annotations", "images", "categories"):
-            if key in self.dataset and not isinstance(self.dataset[key], list):
-                raise ValueError(f"COCO: {key!r} must be a list, got {type(self.dataset[key]).__name__}")
-        for ann in self.dataset.get("annotations", []):
+        dataset = self.dataset
+        _check_lists(dataset)
+        for ann in dataset.get("annotations", []):
             if not isinstance(ann, dict) or "id" not in ann or "image_id" not in ann:
                 raise ValueError(f"COCO: every annotation needs 'id' and 'image_id', got {str(ann)[:120]}")
-            img_to_anns[ann["image_id"]].append(ann)
-            anns[ann["id"]] = ann
-        for img in self.dataset.get("images", []):
+            img_to_anns[_hashable(ann["image_id"], "annotation image_id")].append(ann)
+            anns[_hashable(ann["id"], "annotation id")] = ann
+        for img in dataset.get("images", []):
             if not isinstance(img, dict) or "id" not in img:
                 raise ValueError(f"COCO: every image needs an 'id', got {str(img)[:120]}")
-            imgs[img["id"]] = img
-        for cat in self.dataset.get("categories", []):
-            cats[cat["id"]] = cat
-        if "annotations" in self.dataset and "categories" in self.dataset:
-            for ann in self.dataset["annotations"]:
+            imgs[_hashable(img["id"], "image id")] = img
+        for cat in dataset.get("categories", []):
+            cats[_hashable(cat["id"], "category id")] = cat
+        if "annotations" in dataset and "categories" in dataset:
+            for ann in dataset["annotations"]:
                 if "category_id" in ann:
-                    cat_to_imgs[ann["category_id"]].append(ann["image_id"])
-        self.anns, self.imgs, self.cats = anns, imgs, cats
-        self.imgToAnns, self.catToImgs = img_to_anns, cat_to_imgs
-        self._columns = None
+                    cat = _hashable(ann["category_id"], "annotation category_id")
+                    cat_to_imgs[cat].append(ann["image_id"])
+        return _Index(anns, imgs, cats, img_to_anns, cat_to_imgs)
+
+    def _image_ids(self) -> list:
+        """The image ids in file order without repeats (``list(imgs)``), without building the index."""
+        if self._index is not None:
+            return list(self._index.imgs.keys())
+        images = self.dataset.get("images", [])
+        for img in images:
+            if not isinstance(img, dict) or "id" not in img:
+                raise ValueError(f"COCO: every image needs an 'id', got {str(img)[:120]}")
+        return list(dict.fromkeys(_hashable(img["id"], "image id") for img in images))
 
     def columns(self) -> AnnColumns:
         """The annotations as numpy columns (built once, dropped by ``createIndex``)."""
@@ -143,7 +188,7 @@ class COCO:
         imgIds = imgIds if _is_array_like(imgIds) else [imgIds]
         catIds = catIds if _is_array_like(catIds) else [catIds]
         if len(imgIds) == len(catIds) == 0:
-            return list(self.imgs.keys())
+            return self._image_ids()
         ids = set(imgIds)
         for i, cat_id in enumerate(catIds):
             if i == 0 and len(ids) == 0:
@@ -193,7 +238,12 @@ class COCO:
         res.dataset["images"] = list(self.dataset.get("images", []))
         res.anno_file = [self.anno_file[0], resFile if isinstance(resFile, (str, os.PathLike)) else None]
         if isinstance(resFile, (str, os.PathLike)):
-            anns = _load_json(resFile, "loadRes")
+            data = read_bytes(resFile, "loadRes")
+            table = read_results_columns(data)
+            if table is not None:
+                return self._results_from_table(res, table, allow_empty)
+            anns = parse_json(data, resFile, "loadRes")
+            del data
         elif isinstance(resFile, np.ndarray):
             anns = self.loadNumpyAnnotations(resFile)
         else:
@@ -213,16 +263,8 @@ class COCO:
                 )
             res.dataset["categories"] = copy.deepcopy(self.dataset.get("categories", []))
             res.dataset["annotations"] = []
-            res.createIndex()
             return res
-        known = self.imgs
-        unknown = [a["image_id"] for a in anns if a["image_id"] not in known]
-        if unknown:
-            i = next(i for i, a in enumerate(anns) if a["image_id"] not in known)
-            raise ValueError(
-                f"loadRes: result {i} is for image id {unknown[0]!r}, which is not in the ground truth "
-                f"({len(set(map(repr, unknown)))} unknown image ids in all): results do not match this set"
-            )
+        self._check_known_images([a["image_id"] for a in anns])
         first = anns[0]
         res.dataset["categories"] = copy.deepcopy(self.dataset.get("categories", []))
         if "caption" in first:
@@ -266,7 +308,93 @@ class COCO:
             raise ValueError("loadRes: results carry neither 'keypoints' nor 'bbox'")
         cols.ids = np.arange(1, len(anns) + 1, dtype=np.float64)
         res.dataset["annotations"] = anns
-        res.createIndex()
+        res._columns = cols
+        return res
+
+    def _check_known_images(self, image_ids: list | np.ndarray) -> None:
+        """ValueError naming the first result whose image id is not an image of this set (pycocotools
+        asserts the same with set semantics: ``785`` and ``"785"`` differ, ``785.0`` is ``785``)."""
+        ids = self._image_ids()
+        if isinstance(image_ids, np.ndarray) and image_ids.dtype == np.int64 and _all_int(ids):
+            keys = np.unique(np.asarray(ids, dtype=np.int64))
+            pos = np.minimum(np.searchsorted(keys, image_ids), max(len(keys) - 1, 0))
+            ok = keys[pos] == image_ids if len(keys) else np.zeros(len(image_ids), bool)
+            bad = np.nonzero(~ok)[0]
+            unknown = image_ids[bad].tolist()
+        else:
+            known = set(ids)
+            values = image_ids.tolist() if isinstance(image_ids, np.ndarray) else image_ids
+            bad = [i for i, v in enumerate(values) if _hashable(v, f"result {i} image_id") not in known]
+            unknown = [values[i] for i in bad]
+        if len(bad):
+            raise ValueError(
+                f"loadRes: result {int(bad[0])} is for image id {unknown[0]!r}, which is not in the ground "
+                f"truth ({len(set(map(repr, unknown)))} unknown image ids in all): results do not match "
+                "this set"
+            )
+
+    def _results_from_table(self, res: COCO, table: dict[str, np.ndarray], allow_empty: bool) -> COCO:
+        """loadRes on the columns of the compiled json reader: the same checks, areas and boxes as the
+        dict path; the result dicts of ``res.dataset`` are made only if someone asks for them."""
+        n = len(table["score"])
+        res.dataset["categories"] = copy.deepcopy(self.dataset.get("categories", []))
+        if n == 0:
+            if not allow_empty:
+                raise ValueError(
+                    "loadRes: the results are empty (pass allow_empty=True to evaluate no detections)"
+                )
+            res.dataset["annotations"] = []
+            return res
+        image_ids, category_ids = table["image_id"], table["category_id"]
+        self._check_known_images(image_ids)
+        kp, bbox, score = table["keypoints"], table["bbox"], table["score"]
+        bad = None
+        if kp.shape[1] % 3 != 0:
+            bad = f"result 0 (image {image_ids[0]}) has {kp.shape[1]} keypoint values, not a multiple of 3"
+        cols = AnnColumns(
+            ids=np.arange(1, n + 1, dtype=np.float64),
+            image_ids=image_ids,
+            category_ids=category_ids,
+            keypoints=None if bad else kp,
+            bad_keypoints=bad,
+            area=np.full(n, np.nan),
+            bbox=bbox,
+            iscrowd=np.zeros(n, np.uint8),
+            num_keypoints=np.full(n, np.nan),
+            score=score,
+        )
+        with_bbox = bool(table["has_bbox"][0])
+        if with_bbox:
+            missing = np.nonzero(table["has_bbox"] == 0)[0]
+            if len(missing):
+                i = int(missing[0])
+                raise ValueError(f"loadRes: result {i} has no 'bbox' but the first result has one")
+            cols.area = bbox[:, 2] * bbox[:, 3]
+        else:
+            if bad:
+                raise ValueError(f"loadRes: {bad}")
+            x, y = kp[:, 0::3], kp[:, 1::3]
+            x0, x1, y0, y1 = x.min(1), x.max(1), y.min(1), y.max(1)
+            cols.area = (x1 - x0) * (y1 - y0)
+            cols.bbox = np.stack([x0, y0, x1 - x0, y1 - y0], 1)
+
+        def annotations() -> list[dict]:
+            extra = {"iscrowd": 0} if with_bbox else {}
+            return [
+                {"image_id": i, "category_id": c, "keypoints": k, "score": s, "bbox": b, "area": a, "id": j}
+                | extra
+                for j, i, c, k, s, b, a in zip(
+                    range(1, n + 1),
+                    image_ids.tolist(),
+                    category_ids.tolist(),
+                    kp.tolist(),
+                    score.tolist(),
+                    cols.bbox.tolist(),
+                    cols.area.tolist(),
+                )
+            ]
+
+        res._pending = annotations
         res._columns = cols
         return res
 
@@ -303,3 +431,22 @@ def _result_columns(anns: list[dict]) -> AnnColumns:
             i = int(np.nonzero(badk)[0][0])
             raise ValueError(f"loadRes: result {i} (image {anns[i]['image_id']}) has non-finite keypoints")
     return cols
+
+
+def _check_lists(dataset: dict) -> None:
+    for key in ("annotations", "images", "categories"):
+        if key in dataset and not isinstance(dataset[key], list):
+            raise ValueError(f"COCO: {key!r} must be a list, got {type(dataset[key]).__name__}")
+
+
+def _hashable(value: Any, field: str) -> Any:
+    """The id itself, or ValueError naming the field when it cannot be a dict key (pycocotools: TypeError)."""
+    try:
+        hash(value)
+    except TypeError:
+        raise ValueError(f"COCO: {field} must be a number or a string, got {value!r}") from None
+    return value
+
+
+def _all_int(values: list) -> bool:
+    return all(type(v) is int and -(2**63) <= v < 2**63 for v in values)

@@ -138,36 +138,86 @@ def _columns(coco: Any, what: str) -> AnnColumns:
     return columns_from_annotations(dataset.get("annotations", []), what)
 
 
-def _positions(values: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Index of each value in the sorted unique array ``keys`` and whether it is there."""
-    if len(keys) == 0 or len(values) == 0:
+def _positions(values: np.ndarray, keys: list) -> tuple[np.ndarray, np.ndarray]:
+    """Index of each value in ``keys`` (pycocotools' ``p.imgIds`` / ``p.catIds``: numpy scalars from
+    ``np.unique``) and whether it is there, with the dict semantics pycocotools' lookups have.
+
+    int64 values and int64 keys take a vectorised search; anything else (string, float or huge ids,
+    mixed types) is looked up in a dict keyed by the numpy scalars, exactly as pycocotools does.
+    """
+    key_arr = np.asarray(keys) if len(keys) else np.zeros(0, np.int64)
+    if len(values) == 0 or len(keys) == 0:
         return np.zeros(len(values), np.int64), np.zeros(len(values), bool)
+    if values.dtype == np.int64 and key_arr.dtype == np.int64:
+        pos = np.minimum(np.searchsorted(key_arr, values), len(key_arr) - 1)
+        return pos.astype(np.int64), np.asarray(key_arr[pos] == values, bool)
+    table: dict = {}
+    for i, k in enumerate(keys):
+        table.setdefault(k, i)
     try:
-        pos = np.searchsorted(keys, values)
-        pos = np.minimum(pos, len(keys) - 1)
-        found = keys[pos] == values
-        return pos.astype(np.int64), np.asarray(found, bool)
-    except TypeError:  # mixed id types: fall back to a dict
-        table = {k: i for i, k in enumerate(keys.tolist())}
-        pos = np.array([table.get(v, -1) for v in values.tolist()], np.int64)
-        return np.maximum(pos, 0), pos >= 0
+        pos = np.fromiter((table.get(v, -1) for v in values.tolist()), np.int64, count=len(values))
+    except TypeError:
+        bad = next(v for v in values.tolist() if not _is_hashable(v))
+        raise ValueError(f"an id must be a number or a string, got {bad!r}") from None
+    return np.maximum(pos, 0), pos >= 0
+
+
+def _is_hashable(v: Any) -> bool:
+    try:
+        hash(v)
+    except TypeError:
+        return False
+    return True
+
+
+def _unique_ids(ids: Any, field: str) -> list:
+    """``list(np.unique(ids))`` as pycocotools computes ``p.imgIds`` / ``p.catIds`` (numpy scalars, numpy's
+    type promotion included: ``[1, "2"]`` becomes strings, ``[2**63, 5]`` floats), with a short cut for the
+    usual int64 ids and a ValueError naming the field where numpy cannot order them."""
+    arr = _id_array(list(ids))
+    if arr.dtype == np.int64:
+        arr = np.sort(arr)
+        if len(arr) > 1:
+            arr = arr[np.concatenate(([True], arr[1:] != arr[:-1]))]
+        return list(arr)
+    try:
+        return list(np.unique(np.asarray(list(ids))))
+    except TypeError as exc:
+        raise ValueError(f"params.{field}: ids that cannot be ordered together ({exc})") from None
+
+
+def _sorted_ids(ids: list, field: str) -> list:
+    """``sorted(ids)`` as pycocotools' COCOeval does, ValueError naming the field where it raises
+    (ids of types that cannot be ordered together, such as a string among integers)."""
+    try:
+        return sorted(ids)
+    except TypeError:
+        kinds = sorted({type(v).__name__ for v in ids})
+        raise ValueError(
+            f"cocoGt: the {field} mix {' and '.join(kinds)} values, which cannot be sorted together "
+            "(pycocotools raises TypeError): give every id the same type"
+        ) from None
 
 
 def _id_array(ids: list) -> np.ndarray:
-    """Ids as an array: int64 fast path (the usual COCO integer ids), any dtype otherwise."""
-    try:
-        return np.fromiter(ids, dtype=np.int64, count=len(ids))
-    except (TypeError, ValueError, OverflowError):
-        return np.asarray(ids)
+    """Ids as int64 when every one is an integer in range (the usual COCO ids), else numpy's own array."""
+    if all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in ids):
+        try:
+            return np.array([int(v) for v in ids], dtype=np.int64)
+        except OverflowError:
+            pass
+    return np.asarray(ids)
 
 
 def _same_ids(a: list, b: list) -> bool:
     if len(a) != len(b):
         return False
+    if a is b:
+        return True
     try:
-        return bool(np.array_equal(_id_array(a), _id_array(b)))
-    except TypeError:
-        return list(a) == list(b)
+        return bool(all(x == y for x, y in zip(a, b)))
+    except (TypeError, ValueError):
+        return False
 
 
 def _offsets(counts: np.ndarray) -> np.ndarray:
@@ -230,8 +280,8 @@ class COCOeval:
         self._ious: dict | None = None
         self.verbose = False
         if cocoGt is not None:
-            self.params.imgIds = sorted(cocoGt.getImgIds())
-            self.params.catIds = sorted(cocoGt.getCatIds())
+            self.params.imgIds = _sorted_ids(cocoGt.getImgIds(), "image ids ('images' id)")
+            self.params.catIds = _sorted_ids(cocoGt.getCatIds(), "category ids ('categories' id)")
 
     # xtcocotools keeps the sigmas on the evaluator
     @property
@@ -257,9 +307,9 @@ class COCOeval:
             raise ValueError(f"params.iouType must be one of {_IOU_TYPES}, got {p.iouType!r}")
         if self.cocoGt is None or self.cocoDt is None:
             raise ValueError("COCOeval needs cocoGt and cocoDt")
-        p.imgIds = list(np.unique(p.imgIds))
+        p.imgIds = _unique_ids(p.imgIds, "imgIds")
         if p.useCats:
-            p.catIds = list(np.unique(p.catIds))
+            p.catIds = _unique_ids(p.catIds, "catIds")
         p.maxDets = sorted(p.maxDets)
         if not p.maxDets:
             raise ValueError("params.maxDets is empty")
@@ -278,15 +328,14 @@ class COCOeval:
 
         gt = _columns(self.cocoGt, "cocoGt")
         dt = _columns(self.cocoDt, "cocoDt")
-        imgs = _id_array(p.imgIds)
+        imgs = list(p.imgIds)
         I = len(imgs)
         if p.useCats:
             cat_ids = list(p.catIds)
-            cats = np.asarray(cat_ids)
             gi, g_in = _positions(gt.image_ids, imgs)
-            gc, gc_in = _positions(gt.category_ids, cats)
+            gc, gc_in = _positions(gt.category_ids, cat_ids)
             di, d_in = _positions(dt.image_ids, imgs)
-            dc, dc_in = _positions(dt.category_ids, cats)
+            dc, dc_in = _positions(dt.category_ids, cat_ids)
             g_sel = np.nonzero(g_in & gc_in)[0]
             d_sel = np.nonzero(d_in & dc_in)[0]
             g_group = gc[g_sel] * I + gi[g_sel]
@@ -361,9 +410,7 @@ class COCOeval:
             )
         gt_ids = gt.ids[g_sel]
         if G:
-            uniq, cnt = np.unique(gt_ids, return_counts=True)
-            if (cnt > 1).any():
-                raise ValueError(f"cocoGt: annotation id {uniq[cnt > 1][0]:g} is used more than once")
+            _check_unique_ids(gt, g_sel)
         dt_ids = dt.ids[d_sel]
         if self.fix_zero_id:
             id_maps = (gt_ids, dt_ids)
@@ -435,12 +482,13 @@ class COCOeval:
         self._log(f"DONE (t={time.time() - tic:0.2f}s).")
 
     @staticmethod
-    def _no_cats_order(cols: AnnColumns, imgs: np.ndarray, cat_ids: list) -> tuple[np.ndarray, np.ndarray]:
+    def _no_cats_order(cols: AnnColumns, imgs: list, cat_ids: list) -> tuple[np.ndarray, np.ndarray]:
         """useCats=0: per image, the annotations of each listed category in list order (duplicates repeat)."""
         pos, found = _positions(cols.image_ids, imgs)
         rows, groups, rank = [], [], []
         for j, c in enumerate(cat_ids):
-            sel = np.nonzero(found & (cols.category_ids == c))[0]
+            cpos, cfound = _positions(cols.category_ids, [c])
+            sel = np.nonzero(found & cfound)[0]
             rows.append(sel)
             groups.append(pos[sel])
             rank.append(np.full(len(sel), j))
@@ -692,6 +740,23 @@ class COCOeval:
                         }
                     )
         return out
+
+
+def _check_unique_ids(gt: AnnColumns, sel: np.ndarray) -> None:
+    """ValueError for a ground-truth id used twice (pycocotools would evaluate the last one twice), on the
+    exact ids: 2**53 + 1 and 2**53 + 2 are different annotations even though they share a double."""
+    keys = gt.id_keys if gt.id_keys is not None else gt.ids
+    keys = keys[sel]
+    if keys.dtype != object:
+        uniq, cnt = np.unique(keys, return_counts=True)
+        if (cnt > 1).any():
+            raise ValueError(f"cocoGt: annotation id {_num(uniq[cnt > 1][0])} is used more than once")
+        return
+    seen: set = set()
+    for v in keys.tolist():
+        if v in seen:
+            raise ValueError(f"cocoGt: annotation id {v!r} is used more than once")
+        seen.add(v)
 
 
 def _num(x: float) -> int | float:

@@ -32,6 +32,8 @@ class AnnColumns:
         iscrowd: [N] uint8 (0 where absent).
         num_keypoints: [N] float64, NaN where absent.
         score: [N] float64, NaN where absent.
+        id_keys: [N] the annotation ids exactly (int64, or object for other ids), for duplicate checks;
+            None for results (ids 1..N).
     """
 
     ids: np.ndarray
@@ -44,6 +46,7 @@ class AnnColumns:
     iscrowd: np.ndarray
     num_keypoints: np.ndarray
     score: np.ndarray
+    id_keys: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.ids.shape[0])
@@ -73,17 +76,22 @@ def _fmt(v: Any) -> str:
 
 
 def _ids_array(values: list[Any], what: str) -> np.ndarray:
-    try:
-        arr = np.asarray(values)
-    except (TypeError, ValueError):
-        arr = np.asarray(values, dtype=object)
-    if arr.dtype.kind in "iub":
-        return arr.astype(np.int64)
-    if arr.dtype.kind == "f":
-        if np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
-            return arr.astype(np.int64)
-        return arr
-    return arr.astype(object)
+    """Ids as int64 when every one is a Python / numpy integer in range, else an object array of the
+    values themselves: lookups then use Python's equality and hashing, exactly as pycocotools' dicts
+    (``"785"`` is not ``785``, ``1.5`` stays ``1.5``, ``2**63`` is not wrapped)."""
+    if all(type(v) is int for v in values):
+        try:
+            return np.array(values, dtype=np.int64)
+        except OverflowError:
+            pass
+    elif all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values):
+        try:
+            return np.array([int(v) for v in values], dtype=np.int64)
+        except OverflowError:
+            pass
+    arr = np.empty(len(values), dtype=object)
+    arr[:] = values
+    return arr
 
 
 def _float_column(values: list[Any], name: str, label, what: str) -> np.ndarray:
@@ -178,6 +186,7 @@ def columns_from_annotations(
         iscrowd=iscrowd,
         num_keypoints=num_kp,
         score=score,
+        id_keys=None if results else _ids_array(ids, what),
     )
 
 
