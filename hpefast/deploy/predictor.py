@@ -6,7 +6,7 @@ Pipeline (one batch for all boxes of the image):
 2. crops: ``cv2.warpAffine`` on the host (CPU default) or one ``grid_sample`` on the device (CUDA default).
 3. the network on ``[crops; flipped crops]`` (flip test), heatmaps of the flipped half flipped back
    through the schema's flip index (UDP: no one-pixel shift) and averaged.
-4. ``hpefast.ops.decode_heatmaps`` (DARK-UDP by default) on the output buffer, on the device.
+4. the model's codec (``HeatmapCodec.decode``: DARK-UDP for UDP models) on the output buffer, on the device.
 5. crop pixels -> image pixels (``crop_to_image``, the exact inverse of the warp).
 
 With the torch or TensorRT backend on a GPU nothing returns to the host until the caller asks for
@@ -25,12 +25,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from hpefast.codec import HeatmapCodec
 from hpefast.deploy.crops import crop_cv2, crop_torch, image_to_device, warp_matrices
 from hpefast.deploy.inputs import check_boxes, check_channel_order, check_image
 from hpefast.export.metadata import ExportInfo, engine_info_path
 
 BACKENDS = ("torch", "onnxruntime", "tensorrt")
-DECODERS = ("dark_udp", "dark", "shift", "argmax")
 ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
 
 
@@ -54,10 +54,21 @@ def _resolve_source(model_or_path: Any) -> tuple[str, Any]:
 
 
 def _read_onnx_info(path: Path) -> tuple[ExportInfo | None, tuple[int, int] | None]:
+    from hpefast.export.metadata import verify_onnx_checksum
     from hpefast.export.trt_engine import read_onnx_io
 
+    verify_onnx_checksum(path)  # a flipped byte is reported with the path, not run
     info, _, chw, _ = read_onnx_io(path)
     return info, (chw[2], chw[1])
+
+
+def _verify_engine(path: Path) -> None:
+    import json
+
+    from hpefast.export.metadata import verify_engine_checksum
+
+    sidecar = json.loads(engine_info_path(path).read_text(encoding="utf-8"))
+    verify_engine_checksum(path, sidecar if isinstance(sidecar, dict) else {})
 
 
 class TopDownPredictor:
@@ -71,7 +82,10 @@ class TopDownPredictor:
             .onnx -> onnxruntime, engine -> tensorrt). A torch model with backend "onnxruntime" is
             exported in memory; with "tensorrt" it is exported and built in a temporary folder.
         flip_test: average with the horizontally flipped crop (ViTPose's test-time flip).
-        decode: heatmap decoder of ``hpefast.ops.decode_heatmaps`` ("dark_udp", "dark", "shift", "argmax").
+        codec: the :class:`~hpefast.codec.HeatmapCodec` that decodes and flips the heatmaps. None (the
+            default) takes the model's own: ``model.cfg.codec``, or the one recorded in the export metadata
+            (a file without hpefast metadata: the udp / dark_udp codec of its sizes). One given explicitly
+            must have the model's input and heatmap sizes.
         device: "cpu" or "cuda[:i]"; default: CUDA for TensorRT, else CPU.
         layout: expected keypoint schema name; ValueError when the model's differs. Required for an ONNX
             file or engine without hpefast metadata.
@@ -79,7 +93,6 @@ class TopDownPredictor:
             or "rgb".
         padding: box enlargement (1.25 as in training).
         batch_size: most crops per network call (flip test doubles the crops of a call).
-        blur_kernel: Gaussian kernel of the DARK decoders.
         crop: "cv2" (host) or "torch" (``grid_sample`` on the device); default: cv2 on CPU, torch on CUDA.
         compile: ``torch.compile`` the model (torch backend): True, or a mode name, e.g.
             ``"reduce-overhead"`` (CUDA graphs on a GPU).
@@ -99,14 +112,13 @@ class TopDownPredictor:
         model_or_path: nn.Module | str | os.PathLike,
         backend: str | None = None,
         flip_test: bool = True,
-        decode: str = "dark_udp",
+        codec: HeatmapCodec | None = None,
         device: str | torch.device | None = None,
         *,
         layout: str | None = None,
         channel_order: str = "bgr",
         padding: float = 1.25,
         batch_size: int = 64,
-        blur_kernel: int = 11,
         crop: str | None = None,
         compile: bool | str = False,
         dataset_id: int | None = None,
@@ -118,8 +130,8 @@ class TopDownPredictor:
             backend = {"onnx": "onnxruntime", "engine": "tensorrt"}.get(kind, "torch")
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-        if decode not in DECODERS:
-            raise ValueError(f"decode must be one of {DECODERS}, got {decode!r}")
+        if codec is not None and not isinstance(codec, HeatmapCodec):
+            raise TypeError(f"codec must be a hpefast.HeatmapCodec or None, got {type(codec).__name__}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         if not float(padding) > 0:
@@ -136,10 +148,8 @@ class TopDownPredictor:
         self.crop = crop
         self.channel_order = check_channel_order(channel_order)
         self.flip_test = bool(flip_test)
-        self.decode = decode
         self.padding = float(padding)
         self.batch_size = batch_size
-        self.blur_kernel = int(blur_kernel)
         self.backend_name = backend
         self._tmpdir: tempfile.TemporaryDirectory | None = None
 
@@ -156,6 +166,7 @@ class TopDownPredictor:
                 info = ExportInfo(layout=None, num_keypoints=0, image_size=size, heatmap_size=(0, 0))
         else:
             info = ExportInfo.from_json_file(engine_info_path(source))
+            _verify_engine(source)
         self.info = info
         self.schema = self._resolve_schema(info, layout, source)
         self.input_size = info.image_size
@@ -197,6 +208,18 @@ class TopDownPredictor:
             self.backend = TensorRTBackend(engine, self.device)
         if not info.num_keypoints:
             self._complete_info()
+        self.codec = self._resolve_codec(codec)
+
+    def _resolve_codec(self, codec: HeatmapCodec | None) -> HeatmapCodec:
+        """The given codec (checked against the model's sizes) or the model's own."""
+        if codec is None:
+            return self.info.heatmap_codec()
+        for name, want in (("input_size", self.info.image_size), ("heatmap_size", self.info.heatmap_size)):
+            if tuple(getattr(codec, name)) != tuple(want):
+                raise ValueError(
+                    f"codec.{name} {getattr(codec, name)} does not match the model's {tuple(want)}"
+                )
+        return codec
 
     def _complete_info(self) -> None:
         """A file without hpefast metadata: take K and the heatmap size from the graph's output."""
@@ -299,10 +322,7 @@ class TopDownPredictor:
         x = torch.cat([crops, crops.flip(3)]) if self.flip_test else crops
         hm = self._run(x)
         if self.flip_test:
-            from hpefast.ops import flip_heatmaps
-
-            # UDP: crop x -> W-1-x is heatmap x -> w-1-x exactly, so no one-pixel shift.
-            back = flip_heatmaps(hm[n:].contiguous(), self.schema.flip_index, shift=False)
+            back = self.codec.flip_back(hm[n:].contiguous(), self.schema.flip_index)
             hm = (hm[:n] + back) * 0.5
         return hm.contiguous()
 
@@ -324,14 +344,11 @@ class TopDownPredictor:
     def postprocess(self, heatmaps: torch.Tensor, center: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
         """heatmaps [N, K, h, w] -> keypoints [N, K, 3] float32 (x, y image pixels, score) on the device."""
         from hpefast.data.transforms import crop_to_image
-        from hpefast.ops import decode_heatmaps
 
         n = heatmaps.shape[0]
         if n == 0:
             return torch.zeros((0, self.num_keypoints, 3), device=self.device)
-        kp, scores = decode_heatmaps(
-            heatmaps, input_size=self.input_size, method=self.decode, blur_kernel=self.blur_kernel
-        )
+        kp, scores = self.codec.decode(heatmaps)
         xy = crop_to_image(kp.double(), center, scale, self.input_size)
         return torch.cat([xy.float(), scores.float().unsqueeze(-1)], dim=-1)
 
@@ -359,5 +376,6 @@ class TopDownPredictor:
         w, h = self.input_size
         return (
             f"TopDownPredictor(backend={self.backend_name!r}, layout={self.layout!r}, input={w}x{h}, "
-            f"flip_test={self.flip_test}, decode={self.decode!r}, device='{self.device}', crop={self.crop!r})"
+            f"flip_test={self.flip_test}, decoder={self.codec.decoder!r}, device='{self.device}', "
+            f"crop={self.crop!r})"
         )

@@ -98,13 +98,14 @@ class ExportInfo:
     @classmethod
     def from_metadata(cls, props: dict[str, str], source: str = "model") -> ExportInfo | None:
         """Parse ``hpefast.*`` metadata; None when the file carries none (not written by hpefast)."""
-        ours = {k[len(PREFIX) :]: v for k, v in props.items() if k.startswith(PREFIX)}
+        checksums = (CHECKSUM_KEY, DATA_CHECKSUM_KEY)  # plain hex, not json; checked by verify_onnx_checksum
+        ours = {k[len(PREFIX) :]: v for k, v in props.items() if k.startswith(PREFIX) and k not in checksums}
         if not ours:
             return None
         try:
-            d = {k: json.loads(v) for k, v in ours.items()}
             known = {f for f in cls.__dataclass_fields__}
-            return cls(**{k: v for k, v in d.items() if k in known})
+            d = {k: json.loads(v) for k, v in ours.items() if k in known}  # checksums are not json
+            return cls(**d)
         except (TypeError, ValueError, KeyError) as exc:
             raise ValueError(f"{source}: unreadable hpefast metadata ({exc})") from None
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from hpefast._io import atomic_write_bytes, atomic_write_text
+from hpefast._io import atomic_write_bytes, atomic_write_text, sha256_file
 from hpefast.export.metadata import INPUT_NAME, ExportInfo, engine_info_path
 
 
@@ -181,6 +181,7 @@ def build_engine(
         "profile": {"min": profile_batch.min, "opt": profile_batch.opt, "max": profile_batch.max},
         "engine_precision": "fp16" if (fp16 or onnx_fp16) else "fp32",
         "onnx": onnx_path.name,
+        "sha256": sha256_file(engine_path),  # checked by the predictor before the engine is deserialized
     }
     if info is None:
         # A foreign ONNX: geometry only; the predictor then needs layout= from the caller.

@@ -19,7 +19,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from hpefast._io import atomic_path, atomic_write_text
+from hpefast._io import atomic_path, atomic_write_text, tensors_sha256
+from hpefast.errors import CheckpointError
 from hpefast.models.config import ViTPoseConfig
 from hpefast.models.vitpose import ViTPose
 
@@ -28,6 +29,7 @@ VERSION = 1
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
 _HEADER_KEY = "hpefast_config"
+_DIGEST_KEY = "hpefast_sha256"  # tensors_sha256 of the weights, in the safetensors header and the json
 _OFFICIAL_SUFFIXES = (".pth", ".pt", ".tar", ".bin")
 # Fields that change behaviour but not the weights: never a reason to refuse a checkpoint.
 _RUNTIME_FIELDS = ("fused_attention", "drop_path_rate", "extra", "variant")
@@ -66,10 +68,17 @@ def save_model(model: nn.Module, path: str | os.PathLike, *, metadata: dict[str,
 
     vp = unwrap_model(model)
     weights, config = checkpoint_paths(path)
-    doc = {"format": FORMAT, "version": VERSION, "config": vp.cfg.to_dict(), "metadata": metadata or {}}
-    text = json.dumps(doc, indent=2, sort_keys=True)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in vp.state_dict().items()}
-    header = {_HEADER_KEY: json.dumps(doc["config"], sort_keys=True), "format": FORMAT}
+    digest = tensors_sha256(tensors)
+    doc = {
+        "format": FORMAT,
+        "version": VERSION,
+        "config": vp.cfg.to_dict(),
+        "metadata": metadata or {},
+        "sha256": digest,
+    }
+    text = json.dumps(doc, indent=2, sort_keys=True)
+    header = {_HEADER_KEY: json.dumps(doc["config"], sort_keys=True), "format": FORMAT, _DIGEST_KEY: digest}
     with atomic_path(weights) as tmp:
         save_file(tensors, tmp, metadata=header)
     atomic_write_text(config, text + "\n")
@@ -81,9 +90,9 @@ def read_checkpoint_config(path: str | os.PathLike) -> tuple[ViTPoseConfig, dict
     weights, config = checkpoint_paths(path)
     if config.is_file():
         try:
-            doc = json.loads(config.read_text())
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{config}: not valid json ({exc})") from None
+            doc = json.loads(config.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise CheckpointError(f"{config}: not valid json ({exc})") from None
         if not isinstance(doc, dict) or doc.get("format") != FORMAT or "config" not in doc:
             raise ValueError(f"{config}: not an hpefast model config (expected format {FORMAT!r})")
         if int(doc.get("version", 0)) > VERSION:
@@ -92,10 +101,7 @@ def read_checkpoint_config(path: str | os.PathLike) -> tuple[ViTPoseConfig, dict
             )
         return _config_from(doc["config"], config), dict(doc.get("metadata") or {})
     if weights.is_file():
-        from safetensors import safe_open
-
-        with safe_open(str(weights), framework="pt") as f:
-            header = f.metadata() or {}
+        header = _header(weights)
         if _HEADER_KEY not in header:
             raise ValueError(
                 f"{weights}: no hpefast config in the safetensors header and no {config.name} beside it"
@@ -111,13 +117,81 @@ def _config_from(d: dict[str, Any], where: Path) -> ViTPoseConfig:
         raise ValueError(f"{where}: bad model config: {exc}") from None
 
 
+def _header(weights: Path) -> dict[str, str]:
+    """The safetensors header metadata; CheckpointError naming the file when it is not safetensors."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(weights), framework="pt") as f:
+            return dict(f.metadata() or {})
+    except Exception as exc:  # SafetensorError (bad header, truncated), OSError
+        raise CheckpointError(f"{weights}: not a readable safetensors file ({_first_line(exc)})") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def weight_shapes(weights: Path) -> dict[str, tuple[int, ...]]:
+    """Name -> shape of every tensor of a safetensors file, from its header (no tensor is read)."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(weights), framework="pt") as f:
+            return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    except Exception as exc:
+        raise CheckpointError(f"{weights}: not a readable safetensors file ({_first_line(exc)})") from None
+
+
+def check_weights_fit_config(cfg: ViTPoseConfig, weights: Path) -> None:
+    """Refuse, before any memory is allocated for the model, a config that contradicts the weights' shapes
+    (the model is built on the ``meta`` device to read the shapes the config implies)."""
+    try:
+        with torch.device("meta"):
+            expected = {k: tuple(v.shape) for k, v in ViTPose(cfg).state_dict().items()}
+    except Exception as exc:
+        raise CheckpointError(f"{weights}: its config cannot build a model ({_first_line(exc)})") from None
+    stored = weight_shapes(weights)
+    missing = sorted(set(expected) - set(stored))
+    unexpected = sorted(set(stored) - set(expected))
+    wrong = [k for k in expected if k in stored and stored[k] != expected[k]]
+    if missing or unexpected or wrong:
+        parts = []
+        if wrong:
+            k = wrong[0]
+            parts.append(
+                f"{k} has shape {list(stored[k])} in the weights, the config implies {list(expected[k])}"
+            )
+        if missing:
+            parts.append(f"missing {missing[:3]}")
+        if unexpected:
+            parts.append(f"unexpected {unexpected[:3]}")
+        raise CheckpointError(
+            f"{weights}: the config contradicts the weights (layout {cfg.layout!r}, {cfg.num_keypoints} "
+            f"keypoints): " + "; ".join(parts)
+        )
+
+
 def _read_weights(weights: Path, map_location: str | torch.device) -> dict[str, torch.Tensor]:
+    """Load the tensors and check them against the checksum in the header (CheckpointError naming the
+    file when a byte changed; files without a checksum, from older versions, load unchecked)."""
     from safetensors.torch import load_file
 
     if not weights.is_file():
         raise FileNotFoundError(f"checkpoint weights {weights} not found")
+    header = _header(weights)
     dev = str(map_location) if map_location is not None else "cpu"
-    return load_file(str(weights), device=dev)
+    try:
+        state = load_file(str(weights), device=dev)
+    except Exception as exc:
+        raise CheckpointError(f"{weights}: not a readable safetensors file ({_first_line(exc)})") from None
+    want = header.get(_DIGEST_KEY)
+    if want is not None and tensors_sha256(state) != want:
+        raise CheckpointError(
+            f"{weights}: checksum mismatch, the weights are corrupt (changed since they were written)"
+        )
+    return state
 
 
 def check_compatible(model_cfg: ViTPoseConfig, ckpt_cfg: ViTPoseConfig, source: str = "checkpoint") -> None:
@@ -178,6 +252,8 @@ def load_model(
             f"not {layout!r}"
         )
     weights, _ = checkpoint_paths(p)
+    if weights.is_file():
+        check_weights_fit_config(cfg, weights)
     state = _read_weights(weights, map_location)
     model = ViTPose(cfg)
     try:
