@@ -1,5 +1,8 @@
-"""Loading models from the command line: hpefast checkpoints and official ViTPose / ViTPose+ ``.pth`` files,
-with ``--expert`` picking a ViTPose+ dataset's expert and head (shared by ``hpefast eval`` and ``export``)."""
+"""Loading models from the command line (shared by ``hpefast eval``, ``export`` and ``predict``): hpefast
+models, the ``checkpoints/last.pt`` of a training run (stopped or finished), and official ViTPose / ViTPose+
+``.pth`` files, with ``--expert`` (a ViTPose+ dataset's expert and head), ``--layout`` (the keypoint layout
+of an official head, which its weights cannot tell: a 17-channel head is COCO's or AP-10K's) and
+``--trusted`` (full unpickling, only for a file you trust)."""
 
 from __future__ import annotations
 
@@ -7,14 +10,35 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from hpefast.errors import CheckpointError, InputError
+
 EXPERT_HELP = (
-    "official ViTPose+ .pth only: the dataset whose expert and head to use, by name (coco, aic, mpii, "
-    "ap10k, apt36k, wholebody) or index (0..5); the model's layout follows it"
+    "official ViTPose+ .pth only (also the per-dataset files of ViTPose's tools/model_split.py): the dataset "
+    "whose expert and head to use, by name (coco, aic, mpii, ap10k, apt36k, wholebody) or index (0..5); "
+    "the model's layout follows it"
 )
+LAYOUT_HELP = (
+    "keypoint layout of the model's outputs (coco, ap10k, mpii, aic, crowdpose, union21, ...): picks it "
+    "for an official .pth, whose weights only give the keypoint count (17 could be coco or ap10k); for "
+    "other checkpoints it must match the one they carry"
+)
+TRUSTED_HELP = (
+    "official .pth only: allow full unpickling when torch.load(weights_only=True) cannot read the file "
+    "(runs code from the file: only for files you trust)"
+)
+TRAIN_STATE_FORMAT = "hpefast-train-state"
 
 
 def add_expert_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--expert", metavar="NAME|ID", default=None, help=EXPERT_HELP)
+
+
+def add_model_arguments(parser: argparse.ArgumentParser, layout: bool = True) -> None:
+    """``--expert``, ``--trusted`` and (unless the command has its own) ``--layout``."""
+    add_expert_argument(parser)
+    if layout:
+        parser.add_argument("--layout", metavar="NAME", default=None, help=LAYOUT_HELP)
+    parser.add_argument("--trusted", action="store_true", help=TRUSTED_HELP)
 
 
 def parse_expert(text: str | None) -> int | str | None:
@@ -30,29 +54,109 @@ def is_official_file(path: str | Path) -> bool:
     from hpefast.models.checkpoint import _OFFICIAL_SUFFIXES
 
     p = Path(path)
-    return p.is_file() and p.suffix in _OFFICIAL_SUFFIXES
+    return p.is_file() and p.suffix in _OFFICIAL_SUFFIXES and not is_training_checkpoint(p)
 
 
-def load_checkpoint_model(path: str | Path, expert: str | None = None, map_location: str = "cpu") -> Any:
-    """``hpefast.models.checkpoint.load_model`` with CLI errors: a ViTPose+ file without ``--expert``, or
-    ``--expert`` with an hpefast checkpoint, raise ValueError naming ``--expert``."""
+def is_training_checkpoint(path: str | Path) -> bool:
+    """Whether ``path`` is a training run's checkpoint (``checkpoints/last.pt``: a torch file holding
+    ``{"format": "hpefast-train-state", ...}``). Read memory-mapped with ``weights_only=True``, so
+    asking costs little even for a multi-GB official file."""
+    import torch
+
+    p = Path(path)
+    if not p.is_file() or p.suffix not in (".pt", ".pth"):
+        return False
+    try:
+        obj = torch.load(p, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # not a zip torch file, or an official file with pickled extras: not ours
+        return False
+    return isinstance(obj, dict) and obj.get("format") == TRAIN_STATE_FORMAT
+
+
+def load_training_checkpoint(path: str | Path, map_location: str = "cpu") -> Any:
+    """The model of a training checkpoint (``checkpoints/last.pt``, also of a stopped run): rebuilt from
+    its config, with its EMA weights when it has them, in eval mode."""
+    from hpefast.engine.builders import build_model
+    from hpefast.engine.config import TrainConfig, from_dict
+    from hpefast.engine.state import load_state
+
+    state = load_state(Path(path))
+    cfg = from_dict(TrainConfig, state["config"])
+    try:
+        model = build_model(cfg, num_datasets=len(cfg.data.datasets), pretrained=False)
+    except TypeError:  # an engine without the ``pretrained`` switch
+        model = build_model(cfg, num_datasets=len(cfg.data.datasets))
+    weights = state["ema"]["weights"] if state.get("ema") else state["model"]
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as exc:
+        raise CheckpointError(f"{path}: its weights do not match its own config ({exc})") from None
+    return model.to(map_location).eval()
+
+
+def load_checkpoint_model(
+    path: str | Path,
+    expert: str | None = None,
+    map_location: str = "cpu",
+    *,
+    layout: str | None = None,
+    trusted: bool = False,
+) -> Any:
+    """The model of any checkpoint a command accepts, with CLI errors naming the option:
+
+    - a training checkpoint (``checkpoints/last.pt``): its config and (EMA) weights;
+    - an hpefast model (folder, ``.safetensors``, ``.json``): ``layout`` must be the one it carries;
+    - an official ViTPose / ViTPose+ file: ``expert`` picks a ViTPose+ dataset (required when the file has
+      experts), ``layout`` names the head's layout (else guessed from its keypoint count and the expert),
+      ``trusted`` allows full unpickling.
+    """
     from hpefast.models.checkpoint import load_model
     from hpefast.models.convert import VITPOSE_PLUS_DATASETS, ExpertRequired
 
-    kw: dict[str, Any] = {}
-    if expert is not None:
-        if not is_official_file(path):
-            raise ValueError(
-                f"--expert {expert}: only for official ViTPose+ checkpoint files (.pth); {path} is an "
-                "hpefast checkpoint (pick its head / expert with the dataset id instead)"
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
+    if layout is not None:
+        from hpefast.keypoints import get_schema
+
+        try:
+            get_schema(layout)
+        except ValueError as exc:
+            raise InputError(f"--layout {layout}: {exc}") from None
+    if is_training_checkpoint(p):
+        for flag, value in ((f"--expert {expert}", expert), ("--trusted", trusted or None)):
+            if value is not None:
+                raise InputError(
+                    f"{flag}: only for official ViTPose+ checkpoint files (.pth); {path} is a training "
+                    "checkpoint (pick its head / expert with the dataset id instead)"
+                )
+        model = load_training_checkpoint(p, map_location)
+        if layout is not None and layout != model.cfg.layout:
+            raise InputError(
+                f"--layout {layout}: {path} is a training checkpoint of layout {model.cfg.layout!r}"
             )
-        kw["expert"] = parse_expert(expert)
+        return model
+    official = is_official_file(p)
+    kw: dict[str, Any] = {}
+    if expert is not None or trusted:
+        if not official:
+            flag = (
+                f"--expert {expert}: only for official ViTPose+" if expert is not None else "--trusted: only"
+            )
+            raise InputError(
+                f"{flag} for official ViTPose checkpoint files (.pth); {path} is an hpefast checkpoint "
+                "(pick its head / expert with the dataset id instead)"
+            )
+        if expert is not None:
+            kw["expert"] = parse_expert(expert)
+        if trusted:
+            kw["trusted"] = True
     try:
-        return load_model(path, map_location=map_location, **kw)
+        return load_model(p, map_location=map_location, layout=layout, **kw)
     except ExpertRequired as exc:
         known = dict(enumerate(VITPOSE_PLUS_DATASETS))
         names = ", ".join(f"{i} {known[i]}" if i in known else str(i) for i in exc.experts)
-        raise ValueError(
+        raise InputError(
             f"{path} is a ViTPose+ checkpoint with one expert and head per dataset: pass --expert NAME|ID "
             f"to pick one ({names})"
         ) from None
