@@ -6,6 +6,7 @@
 """
 
 from hpefast.keypoints import builtin as _builtin  # noqa: F401  (registers the built-in schemas)
+from hpefast.keypoints import h36m as _h36m  # noqa: F401  (registers the Human3.6M 17-joint schema)
 from hpefast.keypoints.mapping import map_keypoints, mapping_index
 from hpefast.keypoints.schema import KeypointSchema, get_schema, list_schemas, register_schema
 
