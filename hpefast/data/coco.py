@@ -88,7 +88,12 @@ class CocoKeypointDataset(TopDownDataset):
         for img in data["images"]:
             if not isinstance(img, dict) or "id" not in img or "file_name" not in img:
                 raise AnnotationError(f"{self.ann_file}: image without 'id' / 'file_name': {img!r:.200}")
-            self.images[int(img["id"])] = img
+            img_id = _integer_id(img["id"])
+            if img_id is None:
+                raise AnnotationError(f"{self.ann_file}: image id {img['id']!r} is not an integer")
+            if img_id in self.images:
+                raise AnnotationError(f"{self.ann_file}: image id {img_id} is used by more than one image")
+            self.images[img_id] = img
         self.categories = {int(c["id"]): c for c in data.get("categories", []) if "id" in c}
         self._check_categories()
         cats = None if category_ids is None else {int(c) for c in category_ids}
@@ -140,7 +145,10 @@ class CocoKeypointDataset(TopDownDataset):
         if missing:
             issues.report(ann_id, f"missing key(s) {missing}")
             return None
-        img = self.images.get(int(ann["image_id"]))
+        if _integer_id(ann["image_id"]) is None:
+            issues.report(ann_id, f"image_id {ann['image_id']!r} is not an integer")
+            return None
+        img = self.images.get(_integer_id(ann["image_id"]))
         if img is None:
             issues.report(ann_id, f"image_id {ann['image_id']} is not in 'images'")
             return None
@@ -204,7 +212,10 @@ class CocoKeypointDataset(TopDownDataset):
             score = float(det.get("score", 1.0))
             if score < self.score_threshold:
                 continue
-            img = self.images.get(int(det["image_id"]))
+            if _integer_id(det["image_id"]) is None:
+                det_issues.report(i, f"image_id {det['image_id']!r} is not an integer")
+                continue
+            img = self.images.get(_integer_id(det["image_id"]))
             if img is None:
                 det_issues.report(i, f"image_id {det['image_id']} is not in {self.ann_file}")
                 continue
@@ -228,3 +239,15 @@ class CocoKeypointDataset(TopDownDataset):
                 )
             )
         issues.skipped.extend(det_issues.skipped)
+
+
+def _integer_id(value: Any) -> int | None:
+    """An id as an int: JSON integers (and integral floats such as 785.0); None for anything else (strings,
+    1.5, booleans), which int() would silently convert or truncate."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return int(value)
+    return None

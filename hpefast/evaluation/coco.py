@@ -139,10 +139,14 @@ class COCO:
         if self._index is not None:
             return list(self._index.imgs.keys())
         images = self.dataset.get("images", [])
-        for img in images:
-            if not isinstance(img, dict) or "id" not in img:
-                raise ValueError(f"COCO: every image needs an 'id', got {str(img)[:120]}")
-        return list(dict.fromkeys(_hashable(img["id"], "image id") for img in images))
+        try:
+            return list(dict.fromkeys([img["id"] for img in images]))
+        except (TypeError, KeyError):
+            for img in images:
+                if not isinstance(img, dict) or "id" not in img:
+                    raise ValueError(f"COCO: every image needs an 'id', got {str(img)[:120]}") from None
+                _hashable(img["id"], "image id")
+            raise
 
     def columns(self) -> AnnColumns:
         """The annotations as numpy columns (built once, dropped by ``createIndex``)."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import datetime
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -84,7 +85,7 @@ class _EvalState:
     dt_area: np.ndarray  # [D]
     iou_thrs: np.ndarray  # [T]
     area_rng: np.ndarray  # [A * 2]
-    gt_ids: np.ndarray  # [G] real ids
+    gt_ids: np.ndarray  # [G] real ids (exact: int64 or object)
     dt_ids: np.ndarray  # [D] real ids
     id_maps: tuple[np.ndarray, np.ndarray] | None  # internal id -> real id when fix_zero_id
     gt_order: np.ndarray | None = None  # [A, G]
@@ -218,6 +219,26 @@ def _same_ids(a: list, b: list) -> bool:
         return bool(all(x == y for x, y in zip(a, b)))
     except (TypeError, ValueError):
         return False
+
+
+def _exp_neg(e: np.ndarray, threads: int) -> np.ndarray:
+    """``np.exp(-e)`` in place, split over threads (numpy's ufunc loops release the GIL and compute each
+    element on its own, so the values are those of one call)."""
+    parts = int(min(max(threads, 1), max(1, e.size // 500_000)))
+    bounds = [e.size * i // parts for i in range(parts + 1)]
+
+    def work(a: int, b: int) -> None:
+        seg = e[a:b]
+        np.negative(seg, out=seg)
+        np.exp(seg, out=seg)
+
+    pool = [threading.Thread(target=work, args=(bounds[i], bounds[i + 1])) for i in range(1, parts)]
+    for t in pool:
+        t.start()
+    work(bounds[0], bounds[1])
+    for t in pool:
+        t.join()
+    return e
 
 
 def _offsets(counts: np.ndarray) -> np.ndarray:
@@ -444,7 +465,7 @@ class COCOeval:
             num_groups, K, max_det, gt_offsets, dt_offsets, gt_kp, oks_area, gt_bbox, dt_kp, dt_score,
             np.ascontiguousarray(variances), kept_offsets, e_offsets, dt_order, e,
         )  # fmt: skip
-        exp_e = np.exp(-e)  # numpy's exp, as pycocotools
+        exp_e = _exp_neg(e, C.num_threads())  # numpy's exp, as pycocotools
         del e
         ious = np.empty(int(iou_offsets[-1]), np.float64)
         C.cocoeval_oks(num_groups, K, gt_offsets, e_offsets, iou_offsets, exp_e, gt_kp, ious)
@@ -469,7 +490,7 @@ class COCOeval:
             dt_area=dt_area,
             iou_thrs=iou_thrs,
             area_rng=np.ascontiguousarray(area_rng.reshape(-1)),
-            gt_ids=gt_ids,
+            gt_ids=(gt.id_keys if gt.id_keys is not None else gt.ids)[g_sel],
             dt_ids=dt_ids,
             id_maps=id_maps,
         )
@@ -731,7 +752,7 @@ class COCOeval:
                             "aRng": rng,
                             "maxDet": max_det,
                             "dtIds": [_num(x) for x in st.dt_ids[order]],
-                            "gtIds": [_num(x) for x in st.gt_ids[gt_order[a, g0:g1]]],
+                            "gtIds": [_id_value(x) for x in st.gt_ids[gt_order[a, g0:g1]].tolist()],
                             "dtMatches": dtm,
                             "gtMatches": gtm,
                             "dtScores": st.kept_scores[k0:k1].tolist(),
@@ -757,6 +778,10 @@ def _check_unique_ids(gt: AnnColumns, sel: np.ndarray) -> None:
         if v in seen:
             raise ValueError(f"cocoGt: annotation id {v!r} is used more than once")
         seen.add(v)
+
+
+def _id_value(x: Any) -> Any:
+    return _num(x) if isinstance(x, float) else x
 
 
 def _num(x: float) -> int | float:

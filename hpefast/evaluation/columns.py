@@ -79,7 +79,7 @@ def _ids_array(values: list[Any], what: str) -> np.ndarray:
     """Ids as int64 when every one is a Python / numpy integer in range, else an object array of the
     values themselves: lookups then use Python's equality and hashing, exactly as pycocotools' dicts
     (``"785"`` is not ``785``, ``1.5`` stays ``1.5``, ``2**63`` is not wrapped)."""
-    if all(type(v) is int for v in values):
+    if set(map(type, values)) <= {int}:
         try:
             return np.array(values, dtype=np.int64)
         except OverflowError:
