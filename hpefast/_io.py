@@ -136,6 +136,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
     try:
         yield tmp
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        if exc.filename is None or str(exc.filename) == tmp:
+            # A full disk (ENOSPC), a quota, an I/O error while writing: name the file being written.
+            raise type(exc)(exc.errno, f"{exc.strerror or exc} while writing", str(path)) from None
+        raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -58,21 +58,43 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    from hpefast.errors import HpefastError
+
     try:
         return int(_load(args.command).main(args) or 0)
+    except KeyboardInterrupt:
+        # Ctrl-C: one line and the shell's exit code for SIGINT; every file is written atomically, so
+        # nothing is left half-written.
+        print(f"\nhpefast {args.command}: interrupted", file=sys.stderr)
+        return 130
     except (
+        HpefastError,
         ValueError,
         TypeError,
         KeyError,
-        # the user's paths: a missing input, an output folder that is a file, a read-only destination
-        FileNotFoundError,
-        FileExistsError,
-        NotADirectoryError,
-        IsADirectoryError,
-        PermissionError,
+        # the user's paths and disks: a missing input, an output folder that is a file, a read-only
+        # destination, a full disk (OSError covers FileNotFoundError, PermissionError, ENOSPC, ...)
+        OSError,
     ) as exc:
-        print(f"hpefast {args.command}: error: {exc}", file=sys.stderr)
+        print(f"hpefast {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
+
+
+def _one_line(exc: BaseException) -> str:
+    """The message of ``exc``; an error raised in a DataLoader worker arrives with the worker's traceback
+    in its message: keep only the original message."""
+    text = str(exc)
+    if isinstance(exc, KeyError) and exc.args:
+        text = str(exc.args[0])
+    if "Original Traceback (most recent call last)" not in text:
+        return text
+    last = [line for line in text.strip().splitlines() if line.strip()][-1]
+    name = type(exc).__name__
+    for prefix in (f"{type(exc).__module__}.{name}: ", f"{name}: "):
+        if last.startswith(prefix):
+            last = last[len(prefix) :]
+            break
+    return f"{last} (in a DataLoader worker)"
 
 
 if __name__ == "__main__":

@@ -100,7 +100,7 @@ def test_missing_image(tmp_path, small_set):
     with pytest.raises(FileNotFoundError, match=r"missing\.jpg") as info:
         _load(path, small_set)
     assert f"annotation id {ids[0]}" in str(info.value) and str(path) in str(info.value)
-    with pytest.warns(UserWarning, match="skipped 1 annotation"):
+    with pytest.warns(UserWarning, match="skipped 1 image"):
         ds = _load(path, small_set, strict=False)
     assert len(ds) == len(_load(small_set[0], small_set)) - len(ids)
 
@@ -115,18 +115,15 @@ def test_corrupt_image(tmp_path, small_set):
     first = data["images"][0]
     (images / first["file_name"]).write_bytes(b"\xff\xd8 not really a jpeg")
     path = _write(tmp_path, data)
-    ds = CocoKeypointDataset(path, images)
-    idx = next(i for i, inst in enumerate(ds.instances) if inst.image_id == first["id"])
-    with pytest.raises(ValueError, match="cannot read or decode") as info:
-        ds[idx]
-    assert first["file_name"] in str(info.value) and f"annotation id {ds.instances[idx].ann_id}" in str(
-        info.value
-    )
-    lenient = CocoKeypointDataset(path, images, strict=False)
-    with pytest.warns(UserWarning, match="cannot read or decode"):
-        item = lenient[idx]
-    assert item["meta"]["image_id"] != first["id"]  # the next readable instance instead
-    assert np.isfinite(item["image"].numpy()).all()
+    # found when the dataset is built (header and end marker), not decoded into gray rows later
+    with pytest.raises(AnnotationError, match=r"truncated JPEG") as info:
+        CocoKeypointDataset(path, images)
+    assert first["file_name"] in str(info.value) and f"image id {first['id']}" in str(info.value)
+    assert str(path) in str(info.value)
+    with pytest.warns(UserWarning, match="skipped 1 image"):
+        lenient = CocoKeypointDataset(path, images, strict=False)
+    assert len(lenient) > 0 and all(inst.image_id != first["id"] for inst in lenient.instances)
+    assert np.isfinite(lenient[0]["image"].numpy()).all()
 
 
 def test_bad_detections(tmp_path, small_set):

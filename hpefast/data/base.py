@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 
+from hpefast.data.images import DEFAULT_MAX_IMAGE_PIXELS, ImageProblem, probe_image, read_image
 from hpefast.data.transforms import TopDownAugment, box_to_center_scale, to_tensor
 from hpefast.errors import AnnotationError
 from hpefast.keypoints import KeypointSchema, get_schema, map_keypoints
@@ -45,7 +45,7 @@ class Instance:
 
 
 def load_json(path: str | os.PathLike) -> Any:
-    """Read a json file with errors that name it."""
+    """Read a json file with errors that name it (missing, not UTF-8 text, not json)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"annotation file not found: {path}")
@@ -54,14 +54,21 @@ def load_json(path: str | os.PathLike) -> Any:
             return json.load(f)
     except json.JSONDecodeError as exc:
         raise AnnotationError(f"{path}: malformed json ({exc})") from None
+    except UnicodeDecodeError as exc:
+        raise AnnotationError(
+            f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); is it a "
+            "json file?"
+        ) from None
 
 
 class _Issues:
-    """Collects skipped annotations when ``strict=False``; raises at once when strict."""
+    """Collects skipped annotations and images when ``strict=False`` (one summary warning at the end);
+    raises at the first one when strict."""
 
     def __init__(self, source: str, strict: bool):
         self.source, self.strict = source, strict
         self.skipped: list[tuple[int, str]] = []
+        self.skipped_images: list[tuple[Any, str]] = []  # (image id, message)
 
     def report(self, ann_id: int, message: str, exc_type: type[Exception] = AnnotationError) -> None:
         text = f"{self.source}: annotation id {ann_id}: {message}"
@@ -69,12 +76,26 @@ class _Issues:
             raise exc_type(text)
         self.skipped.append((ann_id, message))
 
+    def report_image(self, image_id: Any, message: str, exc_type: type[Exception] = AnnotationError) -> None:
+        """A bad image (missing, truncated, too large): the message names the file and its annotations."""
+        text = f"{self.source}: image id {image_id}: {message}"
+        if self.strict:
+            raise exc_type(text)
+        self.skipped_images.append((image_id, message))
+
     def finish(self) -> None:
+        parts = []
         if self.skipped:
-            first = "; ".join(f"id {a}: {m}" for a, m in self.skipped[:3])
-            more = f" (and {len(self.skipped) - 3} more)" if len(self.skipped) > 3 else ""
+            parts.append(f"{len(self.skipped)} annotation(s)")
+        if self.skipped_images:
+            parts.append(f"{len(self.skipped_images)} image(s)")
+        if parts:
+            items = [f"annotation id {a}: {m}" for a, m in self.skipped[:3]]
+            items += [f"image id {i}: {m}" for i, m in self.skipped_images[:3]]
+            total = len(self.skipped) + len(self.skipped_images)
+            more = f" (and {total - len(items)} more)" if total > len(items) else ""
             warnings.warn(
-                f"{self.source}: skipped {len(self.skipped)} annotation(s) (strict=False): {first}{more}",
+                f"{self.source}: skipped {' and '.join(parts)} (strict=False): {'; '.join(items)}{more}",
                 stacklevel=3,
             )
 
@@ -88,9 +109,12 @@ class TopDownDataset(torch.utils.data.Dataset):
         train: random flip / half-body / scale / rotation.
         layout: schema to map keypoints into (e.g. "union21"); None = the dataset's schema.
         dataset_id: integer id returned with every item (selects the head in multi-head models).
-        strict: raise on malformed annotations / missing images; False skips them with one warning.
+        strict: raise at the first malformed annotation or missing / truncated / corrupt / oversized image;
+            False skips them with one summary warning (counts and the first ids).
         padding: box padding (1.25).
         augment: a configured :class:`TopDownAugment` overriding the defaults (its input_size/train win).
+        max_image_pixels: images whose header gives more pixels are refused before decoding (decompression
+            bombs); None: no limit.
     """
 
     def __init__(
@@ -103,8 +127,17 @@ class TopDownDataset(torch.utils.data.Dataset):
         strict: bool = True,
         padding: float = 1.25,
         augment: TopDownAugment | None = None,
+        *,
+        max_image_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS,
     ):
         self.schema = get_schema(schema)
+        if max_image_pixels is not None and (
+            isinstance(max_image_pixels, bool)
+            or not isinstance(max_image_pixels, int)
+            or max_image_pixels < 1
+        ):
+            raise ValueError(f"max_image_pixels must be a positive int or None, got {max_image_pixels!r}")
+        self.max_image_pixels = max_image_pixels
         self.layout = self.schema if layout is None else get_schema(layout)
         if augment is None:
             augment = TopDownAugment(input_size=tuple(input_size), train=train)
@@ -116,6 +149,7 @@ class TopDownDataset(torch.utils.data.Dataset):
         self.padding = float(padding)
         self.instances: list[Instance] = []
         self.skipped: list[tuple[int, str]] = []
+        self.skipped_images: list[tuple[Any, str]] = []
         self._bad_images: set[str] = set()
 
     @property
@@ -126,35 +160,49 @@ class TopDownDataset(torch.utils.data.Dataset):
         return box_to_center_scale(bbox, self.aspect_ratio, self.padding)
 
     def _check_images(self, issues: _Issues) -> None:
-        """Every referenced image must exist (one stat per image file)."""
-        by_file: dict[str, list[int]] = {}
+        """Every referenced image must exist, be complete (PNG / JPEG end marker) and within
+        ``max_image_pixels`` by its header: one open and two small reads per image file, no decoding."""
+        by_file: dict[str, list[Instance]] = {}
         for inst in self.instances:
-            by_file.setdefault(inst.image_file, []).append(inst.ann_id)
-        missing = {f for f in by_file if not os.path.isfile(f)}
-        for f in sorted(missing):
-            ids = by_file[f]
-            issues.report(ids[0], f"image file not found: {f} (annotation ids {ids[:5]})", FileNotFoundError)
-        if missing:
-            self.instances = [inst for inst in self.instances if inst.image_file not in missing]
+            by_file.setdefault(inst.image_file, []).append(inst)
+        bad = set()
+        for f in sorted(by_file):
+            insts = by_file[f]
+            more = f" and {len(insts) - 1} more" if len(insts) > 1 else ""
+            where = f"'file_name' {f} (annotation id {insts[0].ann_id}{more})"
+            if not os.path.isfile(f):
+                bad.add(f)
+                issues.report_image(insts[0].image_id, f"image file not found: {where}", FileNotFoundError)
+                continue
+            try:
+                probe_image(f, self.max_image_pixels)
+            except (ImageProblem, OSError) as exc:
+                bad.add(f)
+                issues.report_image(insts[0].image_id, f"{exc}: {where}")
+        if bad:
+            self.instances = [inst for inst in self.instances if inst.image_file not in bad]
 
     def _finish_init(self, issues: _Issues, check_images: bool = True) -> None:
         if check_images:
             self._check_images(issues)
         issues.finish()
         self.skipped = issues.skipped
+        self.skipped_images = issues.skipped_images
 
     def __len__(self) -> int:
         return len(self.instances)
 
     def _read_image(self, inst: Instance) -> np.ndarray | None:
-        image = cv2.imread(inst.image_file, cv2.IMREAD_COLOR)
-        if image is None:
-            message = (
-                f"{inst.image_file}: cannot read or decode the image (annotation id {inst.ann_id}, "
-                f"image id {inst.image_id})"
+        try:
+            image = read_image(inst.image_file, self.max_image_pixels)
+        except ImageProblem as exc:
+            image = None
+            source = getattr(self, "ann_file", None)
+            message = f"{inst.image_file}: {exc} (image id {inst.image_id}, annotation id {inst.ann_id}" + (
+                f", in {source})" if source is not None else ")"
             )
             if self.strict:
-                raise ValueError(message)
+                raise AnnotationError(message) from None
             if inst.image_file not in self._bad_images:
                 self._bad_images.add(inst.image_file)
                 warnings.warn(message + "; skipped (strict=False)", stacklevel=3)

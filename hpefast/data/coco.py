@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from hpefast.data.base import AnnotationError, Instance, TopDownDataset, _Issues, load_json
+from hpefast.data.images import DEFAULT_MAX_IMAGE_PIXELS
 from hpefast.keypoints import KeypointSchema
 
 __all__ = ["CocoKeypointDataset"]
@@ -52,6 +53,7 @@ class CocoKeypointDataset(TopDownDataset):
         min_keypoints: ground-truth instances need at least this many labelled joints.
         padding: box padding.
         augment: a configured TopDownAugment.
+        max_image_pixels: images larger by their header are refused before decoding (None: no limit).
     """
 
     def __init__(
@@ -70,9 +72,19 @@ class CocoKeypointDataset(TopDownDataset):
         min_keypoints: int = 1,
         padding: float = 1.25,
         augment=None,
+        *,
+        max_image_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS,
     ):
         super().__init__(
-            schema, input_size, train, layout, dataset_id, strict, padding, augment
+            schema,
+            input_size,
+            train,
+            layout,
+            dataset_id,
+            strict,
+            padding,
+            augment,
+            max_image_pixels=max_image_pixels,
         )
         self.ann_file = Path(ann_file)
         self.image_root = Path(image_root)

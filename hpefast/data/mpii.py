@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from hpefast.data.base import AnnotationError, Instance, TopDownDataset, _Issues, load_json
+from hpefast.data.images import DEFAULT_MAX_IMAGE_PIXELS
 
 __all__ = ["MpiiDataset", "load_headboxes", "read_headbox_file"]
 
@@ -114,6 +115,7 @@ class MpiiDataset(TopDownDataset):
         headbox_file: head boxes (json [N, 2, 2] or the official ``mpii_gt_val.mat``), one per entry in
             file order; the .mat's ground truth is checked against the entries.
         augment: a configured TopDownAugment.
+        max_image_pixels: images larger by their header are refused before decoding (None: no limit).
 
     ``ann_id`` is the entry's index in the file; ``image_id`` is the file name's number when it has one.
     """
@@ -129,8 +131,20 @@ class MpiiDataset(TopDownDataset):
         strict: bool = True,
         headbox_file: str | os.PathLike | None = None,
         augment=None,
+        *,
+        max_image_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS,
     ):
-        super().__init__("mpii", input_size, train, layout, dataset_id, strict, 1.0, augment)
+        super().__init__(
+            "mpii",
+            input_size,
+            train,
+            layout,
+            dataset_id,
+            strict,
+            1.0,
+            augment,
+            max_image_pixels=max_image_pixels,
+        )
         self.ann_file = Path(ann_file)
         self.image_root = Path(image_root)
         entries = load_json(self.ann_file)
