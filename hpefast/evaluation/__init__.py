@@ -16,6 +16,7 @@ _NAMES = {
     "Params": "hpefast.evaluation.cocoeval",
     "per_joint_ap": "hpefast.evaluation.per_joint",
     "pckh": "hpefast.evaluation.pck_metrics",
+    "pckh_from_mat": "hpefast.evaluation.pck_metrics",
     "pck": "hpefast.evaluation.pck_metrics",
     "epe": "hpefast.evaluation.pck_metrics",
     "auc": "hpefast.evaluation.pck_metrics",

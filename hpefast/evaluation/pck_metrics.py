@@ -121,6 +121,84 @@ def pckh(
     return out
 
 
+# The official MPII ground truth (.mat: gt_valid.mat of HRNet / mmpose, detections_our_format.mat of the
+# hourglass code) names its joints in this order; pckh() expects it.
+MPII_MAT_JOINTS = (
+    "rank", "rkne", "rhip", "lhip", "lkne", "lank", "pelv", "thor",
+    "neck", "head", "rwri", "relb", "rsho", "lsho", "lelb", "lwri",
+)  # fmt: skip
+_MAT_GT_FIELDS = ("jnt_missing", "pos_gt_src", "headboxes_src")
+
+
+def _loadmat(path: Any, names: list[str], what: str) -> dict[str, Any]:
+    from pathlib import Path
+
+    from scipy.io import loadmat
+
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"{what}: no such file {str(p)!r}")
+    try:
+        return loadmat(str(p), variable_names=names)
+    except Exception as exc:  # scipy raises ValueError / TypeError / OSError on a bad file
+        raise ValueError(f"{what}: {str(p)!r} is not a readable MATLAB .mat file ({exc})") from None
+
+
+def pckh_from_mat(predictions: Any, ground_truth: Any, threshold: float = 0.5) -> dict[str, Any]:
+    """MPII PCKh straight from the official MATLAB files (what HRNet's and mmpose's ``evaluate`` read).
+
+    Args:
+        predictions: a .mat path holding ``preds`` [N, 16, 2] (HRNet / hourglass ``pred.mat``, 1-based
+            pixels) or ``pos_pred_src`` [16, 2, N]; an array [N, 16, 2] in the same 1-based frame; or None
+            for the ``pos_pred_src`` stored in the ground-truth file itself.
+        ground_truth: the MPII validation ground truth .mat (``gt_valid.mat``, ``detections_our_format.mat``):
+            ``pos_gt_src`` [16, 2, N], ``jnt_missing`` [16, N], ``headboxes_src`` [2, 2, N] and
+            ``dataset_joints`` (joint names, checked against :data:`MPII_MAT_JOINTS`).
+        threshold: fraction of the head size.
+
+    Returns:
+        The :func:`pckh` table (percent).
+    """
+    names = [*_MAT_GT_FIELDS, "dataset_joints"] + (["pos_pred_src"] if predictions is None else [])
+    gt = _loadmat(ground_truth, names, "ground_truth")
+    missing = [k for k in _MAT_GT_FIELDS if k not in gt]
+    if missing:
+        raise ValueError(f"ground_truth: {str(ground_truth)!r} has no {missing} (not MPII ground truth)")
+    if "dataset_joints" in gt:
+        joints = tuple(
+            str(np.asarray(j).reshape(-1)[0]) for j in np.asarray(gt["dataset_joints"]).reshape(-1)
+        )
+        if joints != MPII_MAT_JOINTS:
+            raise ValueError(
+                f"ground_truth: joints {list(joints)} are not the MPII order {list(MPII_MAT_JOINTS)}"
+            )
+    n = gt["pos_gt_src"].shape[-1]
+    if predictions is None:
+        if "pos_pred_src" not in gt:
+            raise ValueError(f"ground_truth: {str(ground_truth)!r} holds no 'pos_pred_src': give predictions")
+        pred = gt["pos_pred_src"].transpose(2, 0, 1)
+    elif isinstance(predictions, (str, bytes)) or hasattr(predictions, "__fspath__"):
+        pm = _loadmat(predictions, ["preds", "pos_pred_src"], "predictions")
+        if "preds" in pm:
+            pred = pm["preds"]
+        elif "pos_pred_src" in pm:
+            pred = pm["pos_pred_src"].transpose(2, 0, 1)
+        else:
+            raise ValueError(f"predictions: {str(predictions)!r} holds neither 'preds' nor 'pos_pred_src'")
+    else:
+        pred = predictions
+    pred = _np("predictions", pred, (16, None))[..., :2]
+    if pred.shape[0] != n:
+        raise ValueError(f"predictions: {pred.shape[0]} people, the ground truth has {n}")
+    return pckh(
+        pred,
+        gt["pos_gt_src"].transpose(2, 0, 1),
+        1 - gt["jnt_missing"].T.astype(np.int64),
+        gt["headboxes_src"].transpose(2, 0, 1),
+        threshold,
+    )
+
+
 def _normalised_distances(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray, norm: np.ndarray) -> np.ndarray:
     """[N, K] |(pred - gt) / norm| over valid joints, -1 elsewhere (mmpose ``_calc_distances``)."""
     n, k = pred.shape[:2]
