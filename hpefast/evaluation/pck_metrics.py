@@ -133,7 +133,10 @@ _MAT_GT_FIELDS = ("jnt_missing", "pos_gt_src", "headboxes_src")
 def _loadmat(path: Any, names: list[str], what: str) -> dict[str, Any]:
     from pathlib import Path
 
-    from scipy.io import loadmat
+    try:
+        from scipy.io import loadmat
+    except ImportError:
+        raise ImportError("reading MPII .mat files needs scipy (pip install scipy)") from None
 
     p = Path(path)
     if not p.is_file():
