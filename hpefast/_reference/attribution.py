@@ -86,7 +86,9 @@ def batch_gaussian_path(batch_tensor_image, l=31, fold=50, sigma=19):  # noqa: E
     lambda_derivative_interpolation = torch.zeros((fold, bs, c, h, w), device=device, dtype=dtype)
     sigma_interpolation = np.linspace(sigma, 0, fold + 1)
     for i in range(fold + 1):
-        kernel_interpolation[i] = get_gaussian_kernel(sigma=sigma_interpolation[i], kernel_size=l, dtype=dtype)
+        kernel_interpolation[i] = get_gaussian_kernel(
+            sigma=sigma_interpolation[i], kernel_size=l, dtype=dtype
+        )
     with torch.no_grad():
         for i in range(fold):
             image_interpolation[i] = torch_filter(kernel_interpolation[i], device)(batch_tensor_image)
@@ -99,7 +101,8 @@ def batch_gaussian_path(batch_tensor_image, l=31, fold=50, sigma=19):  # noqa: E
 def batch_linear_path(batch_tensor_image, baseline=None, fold=50):
     """The straight line in the template's convention: points b + i/fold (x - b), derivative
     (x - b) (= fold times the step, like the blur path's)."""
-    base = torch.zeros_like(batch_tensor_image) if baseline is None else baseline.expand_as(batch_tensor_image)
+    x = batch_tensor_image
+    base = torch.zeros_like(x) if baseline is None else baseline.expand_as(x)
     ts = torch.arange(fold, dtype=batch_tensor_image.dtype, device=batch_tensor_image.device) / fold
     imgs = base + ts.view(-1, 1, 1, 1, 1) * (batch_tensor_image - base)
     return imgs, (batch_tensor_image - base).expand(fold, *batch_tensor_image.shape)
@@ -185,7 +188,8 @@ def poseig_loop(
         info = {"gt_kp": gt_keypoints.to(images) / stride}
         back_func = detection_back_func
     else:
-        info = {"gt_kp": gt_keypoints.to(images), "readout": (lambda o: o) if readout == "keypoints" else readout}
+        fn = (lambda o: o) if readout == "keypoints" else readout
+        info = {"gt_kp": gt_keypoints.to(images), "readout": fn}
         back_func = regression_back_func
     if path == "blur":
 

@@ -11,7 +11,13 @@
 The template-style loops these equal are in :mod:`hpefast._reference.attribution`.
 """
 
-from hpefast.attribution.ig import POSEIG_BETA, POSEIG_DECAY, heatmap_stride, integrated_gradients, soft_argmax
+from hpefast.attribution.ig import (
+    POSEIG_BETA,
+    POSEIG_DECAY,
+    heatmap_stride,
+    integrated_gradients,
+    soft_argmax,
+)
 from hpefast.attribution.indices import (
     dilate_mask,
     dispersion_index,

@@ -118,7 +118,9 @@ def _check_inputs(
         raise ValueError(f"path must be 'blur' or 'linear', got {path!r}")
     if baseline is not None:
         if path != "linear":
-            raise ValueError("baseline is only used by path='linear' (the blur path starts at the blurred image)")
+            raise ValueError(
+                "baseline is only used by path='linear' (the blur path starts at the blurred image)"
+            )
         if not isinstance(baseline, Tensor):
             raise TypeError(f"baseline must be a torch.Tensor, got {type(baseline).__name__}")
         try:
@@ -268,7 +270,8 @@ def integrated_gradients(
         return out.contiguous()
     mag = out.sum(2).abs()
     peak = mag.amax(dim=(-1, -2), keepdim=True)
-    return torch.where(peak > 0, mag / torch.where(peak > 0, peak, torch.ones_like(peak)), torch.zeros_like(mag))
+    safe = torch.where(peak > 0, peak, torch.ones_like(peak))
+    return torch.where(peak > 0, mag / safe, torch.zeros_like(mag))
 
 
 def _chunk_gradients(

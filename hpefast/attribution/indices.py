@@ -95,7 +95,8 @@ def foreground_index(ig: Tensor, mask: Tensor, dilation: int = FI_DILATION) -> T
         raise TypeError(f"mask must be a torch.Tensor [B, 1, H, W], got {type(mask).__name__}")
     if mask.dim() == 3:
         mask = mask[:, None]
-    if mask.dim() != 4 or mask.shape[1] != 1 or mask.shape[0] != ig.shape[0] or mask.shape[2:] != ig.shape[2:]:
+    b = ig.shape[0]
+    if mask.dim() != 4 or mask.shape[1] != 1 or mask.shape[0] != b or mask.shape[2:] != ig.shape[2:]:
         raise ValueError(
             f"mask must have shape [B={ig.shape[0]}, 1, {ig.shape[2]}, {ig.shape[3]}] (the maps' size), got "
             f"{list(mask.shape)}"

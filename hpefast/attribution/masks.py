@@ -35,7 +35,8 @@ def segmentation_mask(ann: dict[str, Any], height: int, width: int) -> np.ndarra
     elif isinstance(seg, dict) and "counts" in seg and "size" in seg:
         if list(seg["size"]) != [height, width]:
             raise ValueError(
-                f"annotation {ann.get('id')}: RLE size {seg['size']} does not match the image {height}x{width}"
+                f"annotation {ann.get('id')}: RLE size {seg['size']} does not match the image "
+                f"{height}x{width}"
             )
         if isinstance(seg["counts"], list):  # uncompressed RLE
             rle = mask_utils.frPyObjects(seg, height, width)

@@ -107,4 +107,3 @@ class PathPoints:
                     f"images {h}x{w}: the blur path's {BLUR_KERNEL}x{BLUR_KERNEL} kernel (reflect padding "
                     f"{pad}) needs images of at least {pad + 1} pixels a side; use path='linear'"
                 )
-
