@@ -108,7 +108,7 @@ def test_coco_keypoint_eval(benchmark, request, dataset, reference_stats, impl):
     benchmark.extra_info.update(
         AP=float(E.stats[0]),
         cpu_s_min=min(cpu),
-        threads=hpefast._ext.lib().num_threads(),
+        threads=hpefast._ext.lib().get_num_threads(),
         images=len(gt["images"]),
     )
 

@@ -1,48 +1,70 @@
-// The only pybind11 file. Kernels take plain params structs and raw pointers; Python passes tensor
-// addresses as integers (tensor.data_ptr()) and, for CUDA, the stream handle as an integer.
-// Every binding releases the GIL around kernel work. std::invalid_argument -> ValueError.
+// The only pybind11 file: a list of m.def at the bottom, one entry per op.
 //
-// Each op owns one section below, in the order of csrc/README.md. Keep sections self-contained.
+// Calling convention (csrc/README.md):
+//  * tensor ops: `_C.<op>(cuda: bool, stream: int, [dtype: str,] buffers..., sizes..., scalars...)`.
+//    Buffers are tensor addresses (tensor.data_ptr()) of contiguous memory on the device `cuda` names;
+//    `stream` is torch.cuda.current_stream().cuda_stream (0 on the CPU). The function fills the op's
+//    params struct, releases the GIL and calls the op's dispatcher `hpefast::<op>(params, Launch)`
+//    (the inline function at the end of csrc/<op>/<op>.h that picks the CPU or CUDA kernel).
+//  * host-only evaluation functions (cocoeval_*, cocojson_results): numpy arrays / bytes; checked for
+//    dtype, contiguity and size here.
+// Bad arguments throw std::invalid_argument -> ValueError; CUDA asked of a CPU-only build -> ValueError.
+#include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <string>
+#include <vector>
 
+#include "cocoeval/cocoeval.h"
+#include "cocojson/cocojson.h"
+#include "common/build_info.h"
 #include "common/check.h"
+#include "common/launch.h"
 #include "common/parallel.h"
 #include "common/runtime.h"
+#include "heatmap/heatmap.h"
+#include "loss/loss.h"
+#include "oks/oks.h"
 
 namespace py = pybind11;
 
 namespace {
+
+using hpefast::Launch;
 
 template <typename T>
 T* as_ptr(std::uintptr_t p) {
   return reinterpret_cast<T*>(p);
 }
 
-#ifdef HPEFAST_WITH_CUDA
-constexpr bool kCudaCompiled = true;
-#else
-constexpr bool kCudaCompiled = false;
-#endif
-
-// Raises a clear error when a CUDA entry point is called in a CPU-only build.
-inline void require_cuda(const char* op) {
-  HPEFAST_CHECK(kCudaCompiled, op, ": hpefast was built without CUDA kernels (HPEFAST_CUDA=OFF or no nvcc)");
+// Runs an op's dispatcher on the filled params without the GIL.
+template <typename Params, typename Dispatcher>
+void launch(Dispatcher&& dispatch, const Params& p, bool cuda, std::uintptr_t stream) {
+  const Launch on{cuda, reinterpret_cast<void*>(stream)};
+  py::gil_scoped_release release;
+  dispatch(p, on);
 }
 
-}  // namespace
+// Calls body(T{}) with T = float or double for a dtype name.
+template <typename Body>
+void with_float_dtype(const std::string& dtype, const char* op, Body&& body) {
+  HPEFAST_CHECK(dtype == "float32" || dtype == "float64", op, ": unsupported dtype ", dtype);
+  if (dtype == "float32") {
+    body(float{});
+  } else {
+    body(double{});
+  }
+}
 
-// ==== section: heatmap (encode / decode) ====
-#include "heatmap/heatmap.h"
+// ---- heatmap ----
 
-namespace {
-
-hpefast::EncodeParams make_encode_params(std::uintptr_t keypoints, std::uintptr_t visible,
-                                         std::uintptr_t joint_weights, std::uintptr_t heatmaps,
-                                         std::uintptr_t weights, int64_t num_maps, int num_joints, int input_w,
-                                         int input_h, int heatmap_w, int heatmap_h, float sigma, int method) {
+void encode_heatmaps(bool cuda, std::uintptr_t stream, std::uintptr_t keypoints, std::uintptr_t visible,
+                     std::uintptr_t joint_weights, std::uintptr_t heatmaps, std::uintptr_t weights, int64_t num_maps,
+                     int num_joints, int input_w, int input_h, int heatmap_w, int heatmap_h, float sigma,
+                     int method) {
   hpefast::EncodeParams p;
   p.num_maps = num_maps;
   p.num_joints = num_joints;
@@ -54,16 +76,15 @@ hpefast::EncodeParams make_encode_params(std::uintptr_t keypoints, std::uintptr_
   p.method = method;
   p.keypoints = as_ptr<const float>(keypoints);
   p.visible = as_ptr<const float>(visible);
-  p.joint_weights = joint_weights ? as_ptr<const float>(joint_weights) : nullptr;
+  p.joint_weights = as_ptr<const float>(joint_weights);  // 0: no joint weights
   p.heatmaps = as_ptr<float>(heatmaps);
   p.weights = as_ptr<float>(weights);
-  hpefast::check_encode_params(p);
-  return p;
+  launch(hpefast::encode_heatmaps, p, cuda, stream);
 }
 
-hpefast::DecodeParams make_decode_params(std::uintptr_t heatmaps, std::uintptr_t keypoints, std::uintptr_t scores,
-                                         int64_t num_maps, int heatmap_w, int heatmap_h, int input_w, int input_h,
-                                         int method, int blur_kernel) {
+void decode_heatmaps(bool cuda, std::uintptr_t stream, std::uintptr_t heatmaps, std::uintptr_t keypoints,
+                     std::uintptr_t scores, int64_t num_maps, int heatmap_w, int heatmap_h, int input_w,
+                     int input_h, int method, int blur_kernel) {
   hpefast::DecodeParams p;
   p.num_maps = num_maps;
   p.heatmap_w = heatmap_w;
@@ -75,167 +96,82 @@ hpefast::DecodeParams make_decode_params(std::uintptr_t heatmaps, std::uintptr_t
   p.heatmaps = as_ptr<const float>(heatmaps);
   p.keypoints = as_ptr<float>(keypoints);
   p.scores = as_ptr<float>(scores);
-  hpefast::check_decode_params(p);
-  return p;
+  launch(hpefast::decode_heatmaps, p, cuda, stream);
 }
 
-void bind_heatmap(py::module_& m) {
-  m.def(
-      "encode_heatmaps_cpu",
-      [](std::uintptr_t keypoints, std::uintptr_t visible, std::uintptr_t joint_weights, std::uintptr_t heatmaps,
-         std::uintptr_t weights, int64_t num_maps, int num_joints, int input_w, int input_h, int heatmap_w,
-         int heatmap_h, float sigma, int method) {
-        auto p = make_encode_params(keypoints, visible, joint_weights, heatmaps, weights, num_maps, num_joints,
-                                    input_w, input_h, heatmap_w, heatmap_h, sigma, method);
-        py::gil_scoped_release release;
-        hpefast::encode_heatmaps_cpu(p);
-      },
-      "Gaussian heatmap targets on the CPU (pointers to contiguous float32 buffers; joint_weights 0 = none).");
-  m.def(
-      "encode_heatmaps_cuda",
-      [](std::uintptr_t keypoints, std::uintptr_t visible, std::uintptr_t joint_weights, std::uintptr_t heatmaps,
-         std::uintptr_t weights, int64_t num_maps, int num_joints, int input_w, int input_h, int heatmap_w,
-         int heatmap_h, float sigma, int method, std::uintptr_t stream) {
-        require_cuda("encode_heatmaps");
-        auto p = make_encode_params(keypoints, visible, joint_weights, heatmaps, weights, num_maps, num_joints,
-                                    input_w, input_h, heatmap_w, heatmap_h, sigma, method);
-#ifdef HPEFAST_WITH_CUDA
-        py::gil_scoped_release release;
-        hpefast::encode_heatmaps_cuda(p, reinterpret_cast<void*>(stream));
-#else
-        (void)p;
-        (void)stream;
-#endif
-      },
-      "Gaussian heatmap targets on the GPU, launched on `stream` (device pointers).");
-  m.def(
-      "decode_heatmaps_cpu",
-      [](std::uintptr_t heatmaps, std::uintptr_t keypoints, std::uintptr_t scores, int64_t num_maps, int heatmap_w,
-         int heatmap_h, int input_w, int input_h, int method, int blur_kernel) {
-        auto p = make_decode_params(heatmaps, keypoints, scores, num_maps, heatmap_w, heatmap_h, input_w, input_h,
-                                    method, blur_kernel);
-        py::gil_scoped_release release;
-        hpefast::decode_heatmaps_cpu(p);
-      },
-      "Decode keypoints (input-crop pixels) and scores from heatmaps on the CPU.");
-  m.def(
-      "decode_heatmaps_cuda",
-      [](std::uintptr_t heatmaps, std::uintptr_t keypoints, std::uintptr_t scores, int64_t num_maps, int heatmap_w,
-         int heatmap_h, int input_w, int input_h, int method, int blur_kernel, std::uintptr_t stream) {
-        require_cuda("decode_heatmaps");
-        auto p = make_decode_params(heatmaps, keypoints, scores, num_maps, heatmap_w, heatmap_h, input_w, input_h,
-                                    method, blur_kernel);
-#ifdef HPEFAST_WITH_CUDA
-        py::gil_scoped_release release;
-        hpefast::decode_heatmaps_cuda(p, reinterpret_cast<void*>(stream));
-#else
-        (void)p;
-        (void)stream;
-#endif
-      },
-      "Decode keypoints and scores from heatmaps on the GPU, launched on `stream`.");
+// ---- loss ----
+
+void union_heatmap_loss_forward(bool cuda, std::uintptr_t stream, const std::string& dtype, std::uintptr_t pred,
+                                std::uintptr_t target, std::uintptr_t weight, std::uintptr_t loss,
+                                std::uintptr_t joint_loss, std::uintptr_t coef, int64_t batch, int64_t joints,
+                                int64_t pixels, int64_t topk) {
+  with_float_dtype(dtype, "union_heatmap_loss", [&](auto tag) {
+    using T = decltype(tag);
+    hpefast::LossForwardParams<T> p;
+    p.batch = batch;
+    p.joints = joints;
+    p.pixels = pixels;
+    p.topk = topk;
+    p.pred = as_ptr<const T>(pred);
+    p.target = as_ptr<const T>(target);
+    p.weight = as_ptr<const T>(weight);
+    p.loss = as_ptr<T>(loss);
+    p.joint_loss = as_ptr<T>(joint_loss);
+    p.coef = as_ptr<T>(coef);
+    launch(hpefast::union_heatmap_loss_forward<T>, p, cuda, stream);
+  });
 }
 
-}  // namespace
-// ==== end section: heatmap ====
-
-// ==== section: loss ====
-#include "loss/loss.h"
-
-namespace {
-
-template <typename T>
-hpefast::LossForwardParams<T> make_loss_forward(std::uintptr_t pred, std::uintptr_t target, std::uintptr_t weight,
-                                                std::uintptr_t loss, std::uintptr_t joint_loss, std::uintptr_t coef,
-                                                int64_t batch, int64_t joints, int64_t pixels, int64_t topk) {
-  hpefast::LossForwardParams<T> p;
-  p.batch = batch;
-  p.joints = joints;
-  p.pixels = pixels;
-  p.topk = topk;
-  p.pred = as_ptr<const T>(pred);
-  p.target = as_ptr<const T>(target);
-  p.weight = as_ptr<const T>(weight);
-  p.loss = as_ptr<T>(loss);
-  p.joint_loss = as_ptr<T>(joint_loss);
-  p.coef = as_ptr<T>(coef);
-  hpefast::check_loss_params(p);
-  return p;
+void union_heatmap_loss_backward(bool cuda, std::uintptr_t stream, const std::string& dtype,
+                                 std::uintptr_t grad_loss, std::uintptr_t pred, std::uintptr_t target,
+                                 std::uintptr_t coef, std::uintptr_t grad_pred, int64_t batch, int64_t joints,
+                                 int64_t pixels) {
+  with_float_dtype(dtype, "union_heatmap_loss_backward", [&](auto tag) {
+    using T = decltype(tag);
+    hpefast::LossBackwardParams<T> p;
+    p.batch = batch;
+    p.joints = joints;
+    p.pixels = pixels;
+    p.grad_loss = as_ptr<const T>(grad_loss);
+    p.pred = as_ptr<const T>(pred);
+    p.target = as_ptr<const T>(target);
+    p.coef = as_ptr<const T>(coef);
+    p.grad_pred = as_ptr<T>(grad_pred);
+    launch(hpefast::union_heatmap_loss_backward<T>, p, cuda, stream);
+  });
 }
 
-template <typename T>
-hpefast::LossBackwardParams<T> make_loss_backward(std::uintptr_t grad_loss, std::uintptr_t pred,
-                                                  std::uintptr_t target, std::uintptr_t coef,
-                                                  std::uintptr_t grad_pred, int64_t batch, int64_t joints,
-                                                  int64_t pixels) {
-  hpefast::LossBackwardParams<T> p;
-  p.batch = batch;
-  p.joints = joints;
-  p.pixels = pixels;
-  p.grad_loss = as_ptr<const T>(grad_loss);
-  p.pred = as_ptr<const T>(pred);
-  p.target = as_ptr<const T>(target);
-  p.coef = as_ptr<const T>(coef);
-  p.grad_pred = as_ptr<T>(grad_pred);
-  hpefast::check_loss_params(p);
-  return p;
+// ---- oks / pckh ----
+
+void oks(bool cuda, std::uintptr_t stream, std::uintptr_t pred, std::uintptr_t gt, std::uintptr_t visible,
+         std::uintptr_t area, std::uintptr_t sigmas, std::uintptr_t out, int64_t n, int64_t k) {
+  hpefast::OksParams p;
+  p.n = n;
+  p.k = k;
+  p.pred = as_ptr<const float>(pred);
+  p.gt = as_ptr<const float>(gt);
+  p.visible = as_ptr<const float>(visible);
+  p.area = as_ptr<const float>(area);
+  p.sigmas = as_ptr<const float>(sigmas);
+  p.out = as_ptr<float>(out);
+  launch(hpefast::oks, p, cuda, stream);
 }
 
-// `dtype`: "float32" or "float64" (all buffers of one call share it).
-void bind_loss(py::module_& m) {
-  m.def(
-      "union_heatmap_loss_forward",
-      [](const std::string& dtype, bool cuda, std::uintptr_t stream, std::uintptr_t pred, std::uintptr_t target,
-         std::uintptr_t weight, std::uintptr_t loss, std::uintptr_t joint_loss, std::uintptr_t coef,
-         int64_t batch, int64_t joints, int64_t pixels, int64_t topk) {
-        HPEFAST_CHECK(dtype == "float32" || dtype == "float64", "union_heatmap_loss: unsupported dtype ", dtype);
-        if (cuda) require_cuda("union_heatmap_loss");
-        auto run = [&](auto tag) {
-          using T = decltype(tag);
-          auto p = make_loss_forward<T>(pred, target, weight, loss, joint_loss, coef, batch, joints, pixels, topk);
-          py::gil_scoped_release release;
-#ifdef HPEFAST_WITH_CUDA
-          if (cuda) return hpefast::union_heatmap_loss_forward_cuda(p, reinterpret_cast<void*>(stream));
-#endif
-          hpefast::union_heatmap_loss_forward_cpu(p);
-        };
-        if (dtype == "float32") run(float{}); else run(double{});
-      },
-      "Masked union-joint heatmap loss forward (pointers to contiguous buffers of one dtype).");
-  m.def(
-      "union_heatmap_loss_backward",
-      [](const std::string& dtype, bool cuda, std::uintptr_t stream, std::uintptr_t grad_loss, std::uintptr_t pred,
-         std::uintptr_t target, std::uintptr_t coef, std::uintptr_t grad_pred, int64_t batch, int64_t joints,
-         int64_t pixels) {
-        HPEFAST_CHECK(dtype == "float32" || dtype == "float64", "union_heatmap_loss: unsupported dtype ", dtype);
-        if (cuda) require_cuda("union_heatmap_loss_backward");
-        auto run = [&](auto tag) {
-          using T = decltype(tag);
-          auto p = make_loss_backward<T>(grad_loss, pred, target, coef, grad_pred, batch, joints, pixels);
-          py::gil_scoped_release release;
-#ifdef HPEFAST_WITH_CUDA
-          if (cuda) return hpefast::union_heatmap_loss_backward_cuda(p, reinterpret_cast<void*>(stream));
-#endif
-          hpefast::union_heatmap_loss_backward_cpu(p);
-        };
-        if (dtype == "float32") run(float{}); else run(double{});
-      },
-      "Masked union-joint heatmap loss backward: grad_pred from grad_loss (device scalar) and coef.");
+void pckh(bool cuda, std::uintptr_t stream, std::uintptr_t pred, std::uintptr_t gt, std::uintptr_t visible,
+          std::uintptr_t headboxes, std::uintptr_t out, int64_t n, int64_t k, double threshold) {
+  hpefast::PckhParams p;
+  p.n = n;
+  p.k = k;
+  p.pred = as_ptr<const float>(pred);
+  p.gt = as_ptr<const float>(gt);
+  p.visible = as_ptr<const float>(visible);
+  p.headboxes = as_ptr<const float>(headboxes);
+  p.threshold = static_cast<float>(threshold);
+  p.out = as_ptr<float>(out);
+  launch(hpefast::pckh, p, cuda, stream);
 }
 
-}  // namespace
-// ==== end section: loss ====
-
-// ==== section: oks / pckh / coco evaluation ====
-// COCO evaluation takes numpy arrays (hpefast.evaluation allocates every output); the OKS / PCKh
-// tensor ops take data_ptr() integers like the other ops.
-#include <pybind11/numpy.h>
-
-#include "cocoeval/cocoeval.h"
-#include "oks/oks.h"
-
-namespace {
-
+// ---- cocoeval (host-only, numpy arrays) ----
 // Pointer to the data of a C-contiguous numpy array of dtype T holding exactly `size` elements.
 template <typename T>
 T* np_ptr(const py::array& a, const char* name, int64_t size) {
@@ -376,61 +312,7 @@ void cocoeval_accumulate(int64_t T, int64_t R, int64_t K, int64_t A, int64_t M, 
   py::gil_scoped_release release;
   hpefast::cocoeval_accumulate_cpu(p);
 }
-
-// hpefast.ops.oks / hpefast.ops.pckh: float32 buffers by address (tensor.data_ptr()), CUDA stream by handle.
-void oks_op(bool cuda, int64_t n, int64_t k, std::uintptr_t pred, std::uintptr_t gt, std::uintptr_t visible,
-            std::uintptr_t area, std::uintptr_t sigmas, std::uintptr_t out, std::uintptr_t stream) {
-  hpefast::OksParams p;
-  p.n = n;
-  p.k = k;
-  p.pred = as_ptr<const float>(pred);
-  p.gt = as_ptr<const float>(gt);
-  p.visible = as_ptr<const float>(visible);
-  p.area = as_ptr<const float>(area);
-  p.sigmas = as_ptr<const float>(sigmas);
-  p.out = as_ptr<float>(out);
-  HPEFAST_CHECK(n == 0 || (pred && gt && visible && area && sigmas && out), "oks: null buffer");
-  if (cuda) require_cuda("oks");
-  py::gil_scoped_release release;
-#ifdef HPEFAST_WITH_CUDA
-  if (cuda) {
-    hpefast::oks_cuda(p, reinterpret_cast<void*>(stream));
-    return;
-  }
-#endif
-  hpefast::oks_cpu(p);
-}
-
-void pckh_op(bool cuda, int64_t n, int64_t k, std::uintptr_t pred, std::uintptr_t gt, std::uintptr_t visible,
-             std::uintptr_t headboxes, double threshold, std::uintptr_t out, std::uintptr_t stream) {
-  hpefast::PckhParams p;
-  p.n = n;
-  p.k = k;
-  p.pred = as_ptr<const float>(pred);
-  p.gt = as_ptr<const float>(gt);
-  p.visible = as_ptr<const float>(visible);
-  p.headboxes = as_ptr<const float>(headboxes);
-  p.threshold = static_cast<float>(threshold);
-  p.out = as_ptr<float>(out);
-  HPEFAST_CHECK(n == 0 || (pred && gt && visible && headboxes && out), "pckh: null buffer");
-  if (cuda) require_cuda("pckh");
-  py::gil_scoped_release release;
-#ifdef HPEFAST_WITH_CUDA
-  if (cuda) {
-    hpefast::pckh_cuda(p, reinterpret_cast<void*>(stream));
-    return;
-  }
-#endif
-  hpefast::pckh_cpu(p);
-}
-
-}  // namespace
-// ==== end section: oks ====
-
-// ==== section: cocojson (results json -> columns) ====
-#include "cocojson/cocojson.h"
-
-namespace {
+// ---- cocojson (host-only: results json bytes -> numpy columns) ----
 
 // A numpy array that owns the vector's buffer (no copy).
 template <typename T>
@@ -465,35 +347,55 @@ py::dict cocojson_results(const py::buffer& data) {
   return out;
 }
 
+// ---- runtime ----
+
+py::dict build_info() {
+  const hpefast::BuildInfo b = hpefast::build_info();
+  py::dict d;
+  d["version"] = b.version;
+  d["git_hash"] = b.git_hash;
+  d["git_dirty"] = b.git_dirty;
+  d["source_hash"] = b.source_hash;
+  d["api"] = hpefast::kExtensionApi;
+  d["cuda"] = b.cuda;
+  d["cuda_version"] = b.cuda_version;
+  d["cuda_architectures"] = b.cuda_architectures;
+  d["compiler"] = b.compiler;
+  d["build_type"] = b.build_type;
+  return d;
+}
+
+void set_num_threads(int n) {
+  py::gil_scoped_release release;  // may wait for a running job before stopping workers
+  hpefast::set_num_threads(n);
+}
+
 }  // namespace
-// ==== end section: cocojson ====
 
 PYBIND11_MODULE(_C, m) {
   m.doc() = "hpefast compiled core (CPU kernels, and CUDA kernels when compiled)";
-  m.def("cuda_compiled", [] { return kCudaCompiled; }, "True when CUDA kernels were compiled in.");
-  m.def("cuda_device_count", [] { return hpefast::cuda_device_count(); },
+  // runtime
+  m.def("build_info", &build_info, "What this build is: version, git hash, source hash, api, CUDA, compiler.");
+  m.def("cuda_compiled", [] { return hpefast::kCudaCompiled; }, "True when CUDA kernels were compiled in.");
+  m.def("cuda_device_count", &hpefast::cuda_device_count,
         "Number of CUDA devices visible to the CUDA runtime (0 without a driver).");
-  m.def("num_threads", [] { return hpefast::num_threads(); }, "Threads CPU kernels use.");
-  (void)&require_cuda;
-
-  // ==== module defs: heatmap ====
-  bind_heatmap(m);
-  // ==== end module defs: heatmap ====
-
-  // ==== module defs: loss ====
-  bind_loss(m);
-  // ==== end module defs: loss ====
-
-  // ==== module defs: oks ====
+  m.def("get_num_threads", &hpefast::num_threads,
+        "Threads the CPU kernels use (HPEFAST_NUM_THREADS, else the last set_num_threads, else all cores).");
+  m.def("set_num_threads", &set_num_threads, py::arg("n"),
+        "Threads for the CPU kernels (hpefast.ops passes torch.get_num_threads()); HPEFAST_NUM_THREADS wins.");
+  m.def("pool_workers", &hpefast::pool_workers, "Worker threads alive in the CPU pool now (tests).");
+  // tensor ops: (cuda, stream, [dtype,] buffers..., sizes..., scalars...)
+  m.def("encode_heatmaps", &encode_heatmaps, "Gaussian heatmap targets (joint_weights 0 = none).");
+  m.def("decode_heatmaps", &decode_heatmaps, "Keypoints (input-crop pixels) and scores from heatmaps.");
+  m.def("union_heatmap_loss_forward", &union_heatmap_loss_forward, "Masked union-joint heatmap loss forward.");
+  m.def("union_heatmap_loss_backward", &union_heatmap_loss_backward,
+        "Masked union-joint heatmap loss backward: grad_pred from grad_loss (device scalar) and coef.");
+  m.def("oks", &oks, "Batched OKS of predictions against their own ground truth (float32).");
+  m.def("pckh", &pckh, "MPII PCKh hits per joint (float32).");
+  // host-only COCO evaluation steps (numpy arrays)
   m.def("cocoeval_exponents", &cocoeval_exponents, "COCO keypoint eval step 1: score sort + OKS exponents");
   m.def("cocoeval_oks", &cocoeval_oks, "COCO keypoint eval step 3a: OKS from exp(-e) (numpy's summation)");
   m.def("cocoeval_match", &cocoeval_match, "COCO keypoint eval step 3b: greedy matching per area and threshold");
   m.def("cocoeval_accumulate", &cocoeval_accumulate, "COCO accumulate: precision / recall / scores");
-  m.def("oks", &oks_op, "Batched OKS of predictions against their ground truth (float32 buffers)");
-  m.def("pckh", &pckh_op, "MPII PCKh hits per joint (float32 buffers)");
-  // ==== end module defs: oks ====
-
-  // ==== module defs: cocojson ====
   m.def("cocojson_results", &cocojson_results, "COCO keypoint results json (bytes) -> numpy columns");
-  // ==== end module defs: cocojson ====
 }

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from hpefast._ext import cuda_available, cuda_compiled
+from hpefast._ext import build_info, cuda_available, cuda_compiled
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "cuda_available", "cuda_compiled", "load_model"]
+__all__ = ["__version__", "build_info", "cuda_available", "cuda_compiled", "load_model"]
 
 
 def load_model(path: str, map_location: str = "cpu") -> Any:

@@ -144,17 +144,17 @@ def test_cpp_backstop_raises_value_error():
     """The compiled entry points re-check their parameters (ValueError, not a crash)."""
     C = lib()
     with pytest.raises(ValueError, match="heatmap_size"):
-        C.encode_heatmaps_cpu(0, 0, 0, 0, 0, 1, 1, 48, 64, 0, 16, 2.0, 1)
+        C.encode_heatmaps(False, 0, 0, 0, 0, 0, 0, 1, 1, 48, 64, 0, 16, 2.0, 1)
     with pytest.raises(ValueError, match="sigma"):
-        C.encode_heatmaps_cpu(0, 0, 0, 0, 0, 1, 1, 48, 64, 12, 16, -1.0, 1)
+        C.encode_heatmaps(False, 0, 0, 0, 0, 0, 0, 1, 1, 48, 64, 12, 16, -1.0, 1)
     with pytest.raises(ValueError, match="null pointer"):
-        C.encode_heatmaps_cpu(0, 0, 0, 0, 0, 1, 1, 48, 64, 12, 16, 2.0, 1)
+        C.encode_heatmaps(False, 0, 0, 0, 0, 0, 0, 1, 1, 48, 64, 12, 16, 2.0, 1)
     with pytest.raises(ValueError, match="method"):
-        C.encode_heatmaps_cpu(0, 0, 0, 0, 0, 0, 1, 48, 64, 12, 16, 2.0, 7)
+        C.encode_heatmaps(False, 0, 0, 0, 0, 0, 0, 0, 1, 48, 64, 12, 16, 2.0, 7)
     with pytest.raises(ValueError, match="blur_kernel"):
-        C.decode_heatmaps_cpu(0, 0, 0, 1, 12, 16, 48, 64, 3, 4)
+        C.decode_heatmaps(False, 0, 0, 0, 0, 1, 12, 16, 48, 64, 3, 4)
     with pytest.raises(ValueError, match="null pointer"):
-        C.decode_heatmaps_cpu(0, 0, 0, 1, 12, 16, 48, 64, 3, 11)
+        C.decode_heatmaps(False, 0, 0, 0, 0, 1, 12, 16, 48, 64, 3, 11)
     if not C.cuda_compiled():
         with pytest.raises(ValueError, match="without CUDA"):
-            C.decode_heatmaps_cuda(0, 0, 0, 1, 12, 16, 48, 64, 3, 11, 0)
+            C.decode_heatmaps(True, 0, 0, 0, 0, 1, 12, 16, 48, 64, 3, 11)

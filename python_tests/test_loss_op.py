@@ -240,11 +240,11 @@ def test_cuda_non_positive_weight_is_unlabelled_without_a_check():
 
 def test_compiled_core_backstop():
     with pytest.raises(ValueError, match="unsupported dtype"):
-        lib().union_heatmap_loss_forward("int32", False, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 0)
+        lib().union_heatmap_loss_forward(False, 0, "int32", 0, 0, 0, 0, 0, 0, 1, 1, 1, 0)
     out = torch.zeros(3)
     with pytest.raises(ValueError, match="ohkm_topk must be in"):
         p = out.data_ptr()
-        lib().union_heatmap_loss_forward("float32", False, 0, p, p, p, p, p, p, 1, 1, 1, 5)
+        lib().union_heatmap_loss_forward(False, 0, "float32", p, p, p, p, p, p, 1, 1, 1, 5)
     if not lib().cuda_compiled():
         with pytest.raises(ValueError, match="built without CUDA"):
-            lib().union_heatmap_loss_forward("float32", True, 0, p, p, p, p, p, p, 1, 1, 1, 0)
+            lib().union_heatmap_loss_forward(True, 0, "float32", p, p, p, p, p, p, 1, 1, 1, 0)

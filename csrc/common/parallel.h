@@ -1,29 +1,32 @@
-// A small parallel-for over [0, n) on std::thread: CPU kernels use all cores without OpenMP
-// (torch ships its own libgomp; a second OpenMP runtime in one process invites trouble).
-// The thread count is std::thread::hardware_concurrency(), or HPEFAST_NUM_THREADS when set.
+// parallel_for over [0, n) on a persistent pool of std::threads: CPU kernels use every core without
+// OpenMP (torch ships its own libgomp; a second OpenMP runtime in one process invites trouble) and
+// without starting threads per call.
+//
+// Thread count: HPEFAST_NUM_THREADS when set (read once, wins), else the last set_num_threads(n)
+// (hpefast.ops passes torch.get_num_threads() whenever it changes), else hardware_concurrency().
+// The caller is one of the threads, so the pool holds num_threads() - 1 workers; they start at the
+// first parallel call and sleep on a condition variable between calls.
+//
+// Results do not depend on the thread count: kernels write disjoint elements, each computed alone.
+// Nested calls (a parallel_for inside fn) and calls from a second Python thread while the pool is busy
+// run inline on the calling thread. A forked child (DataLoader workers) starts a pool of its own.
 #pragma once
 #include <algorithm>
 #include <cstdint>
-#include <cstdlib>
-#include <exception>
-#include <mutex>
-#include <thread>
-#include <utility>
-#include <vector>
+#include <functional>
 
 namespace hpefast {
 
-inline int num_threads() {
-  static const int n = [] {
-    if (const char* env = std::getenv("HPEFAST_NUM_THREADS")) {
-      int v = std::atoi(env);
-      if (v > 0) return v;
-    }
-    unsigned hc = std::thread::hardware_concurrency();
-    return hc == 0 ? 1 : static_cast<int>(hc);
-  }();
-  return n;
-}
+int num_threads();             // threads CPU kernels use (>= 1)
+void set_num_threads(int n);   // n >= 1; ignored while HPEFAST_NUM_THREADS is set
+int pool_workers();            // worker threads alive now (tests: no leak, follows the count)
+
+namespace detail {
+bool in_parallel_region();
+// Runs task(t) for t in [0, tasks) on the caller and up to tasks - 1 workers; returns when all are done.
+// The first exception thrown by a task is re-thrown here after every task finished.
+void run_tasks(int64_t tasks, const std::function<void(int64_t)>& task);
+}  // namespace detail
 
 // Calls fn(begin, end) on disjoint chunks covering [0, n). `grain` is the smallest chunk worth a
 // thread; work smaller than that runs inline. Exceptions thrown by fn are re-thrown on the caller.
@@ -33,37 +36,15 @@ void parallel_for(int64_t n, int64_t grain, F&& fn) {
   grain = std::max<int64_t>(grain, 1);
   const int64_t max_chunks = (n + grain - 1) / grain;
   const int64_t threads = std::min<int64_t>(num_threads(), max_chunks);
-  if (threads <= 1) {
+  if (threads <= 1 || detail::in_parallel_region()) {
     fn(int64_t(0), n);
     return;
   }
   const int64_t chunk = (n + threads - 1) / threads;
-  std::exception_ptr error;
-  std::mutex error_mutex;
-  auto run = [&](int64_t b, int64_t e) {
-    try {
-      fn(b, e);
-    } catch (...) {
-      std::lock_guard<std::mutex> lock(error_mutex);
-      if (!error) error = std::current_exception();
-    }
-  };
-  std::vector<std::thread> pool;
-  std::vector<std::pair<int64_t, int64_t>> inline_chunks;  // chunks no thread could be started for
-  pool.reserve(static_cast<size_t>(threads - 1));
-  for (int64_t t = 1; t < threads; ++t) {
+  detail::run_tasks(threads, [&](int64_t t) {
     const int64_t b = t * chunk, e = std::min(n, b + chunk);
-    if (b >= e) continue;
-    try {
-      pool.emplace_back(run, b, e);
-    } catch (...) {  // e.g. std::system_error under a thread limit: do the work here instead
-      inline_chunks.emplace_back(b, e);
-    }
-  }
-  run(0, std::min(n, chunk));
-  for (const auto& c : inline_chunks) run(c.first, c.second);
-  for (auto& th : pool) th.join();  // every started thread is joined: never std::terminate
-  if (error) std::rethrow_exception(error);
+    if (b < e) fn(b, e);
+  });
 }
 
 }  // namespace hpefast

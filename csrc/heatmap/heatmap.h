@@ -3,6 +3,8 @@
 #pragma once
 #include <cstdint>
 
+#include "common/launch.h"
+
 namespace hpefast {
 
 // Encoding methods (hpefast.ops.encode_heatmaps `method`).
@@ -55,5 +57,13 @@ void decode_heatmaps_cpu(const DecodeParams& p);
 void encode_heatmaps_cuda(const EncodeParams& p, void* stream);
 void decode_heatmaps_cuda(const DecodeParams& p, void* stream);
 #endif
+
+// Dispatchers (the entry points bindings.cpp calls); each kernel checks its params first.
+inline void encode_heatmaps(const EncodeParams& p, const Launch& on) {
+  HPEFAST_DISPATCH(encode_heatmaps, p, on);
+}
+inline void decode_heatmaps(const DecodeParams& p, const Launch& on) {
+  HPEFAST_DISPATCH(decode_heatmaps, p, on);
+}
 
 }  // namespace hpefast

@@ -4,11 +4,7 @@
 #pragma once
 #include <cmath>
 
-#ifdef __CUDACC__
-#define HPEFAST_HD __host__ __device__ __forceinline__
-#else
-#define HPEFAST_HD inline
-#endif
+#include "common/hd.h"
 
 namespace hpefast {
 namespace heatmap {

@@ -12,6 +12,8 @@
 #pragma once
 #include <cstdint>
 
+#include "common/launch.h"
+
 namespace hpefast {
 
 template <typename T>
@@ -55,5 +57,15 @@ void union_heatmap_loss_forward_cuda(const LossForwardParams<T>& p, void* stream
 template <typename T>
 void union_heatmap_loss_backward_cuda(const LossBackwardParams<T>& p, void* stream);
 #endif
+
+// Dispatchers (the entry points bindings.cpp calls); each kernel checks its params first.
+template <typename T>
+void union_heatmap_loss_forward(const LossForwardParams<T>& p, const Launch& on) {
+  HPEFAST_DISPATCH(union_heatmap_loss_forward, p, on);
+}
+template <typename T>
+void union_heatmap_loss_backward(const LossBackwardParams<T>& p, const Launch& on) {
+  HPEFAST_DISPATCH(union_heatmap_loss_backward, p, on);
+}
 
 }  // namespace hpefast

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import torch
 
-from hpefast._ext import lib
+from hpefast._ext import lib, sync_num_threads
 
 
 def check_tensor(
@@ -74,6 +74,21 @@ def cuda_stream(t: torch.Tensor) -> int:
     if t.device.type != "cuda":
         return 0
     return int(torch.cuda.current_stream(t.device).cuda_stream)
+
+
+def launch(kernel: str, ref: torch.Tensor, *args: object) -> None:
+    """Call the compiled op ``_C.<kernel>(cuda, stream, *args)`` on ``ref``'s device.
+
+    The calling convention of every tensor op (csrc/README.md): ``cuda`` and torch's current stream first,
+    then the op's buffers (``t.data_ptr()``), sizes and scalars. CPU launches first pass torch's thread count.
+    """
+    fn = getattr(lib(), kernel)
+    if ref.device.type == "cuda":
+        with torch.cuda.device(ref.device):
+            fn(True, cuda_stream(ref), *args)
+    else:
+        sync_num_threads()
+        fn(False, 0, *args)
 
 
 def as_size(name: str, value: object, limit: int = 1 << 16) -> tuple[int, int]:

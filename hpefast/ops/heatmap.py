@@ -21,8 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from hpefast._ext import lib
-from hpefast.ops._common import as_size, check_device_supported, check_same_device, check_tensor, cuda_stream
+from hpefast.ops._common import as_size, check_device_supported, check_same_device, check_tensor, launch
 
 __all__ = ["decode_heatmaps", "encode_heatmaps", "flip_heatmaps"]
 
@@ -67,11 +66,7 @@ def _encode_op(
         float(sigma),
         ENCODE_METHODS[method],
     )
-    if keypoints.device.type == "cuda":
-        with torch.cuda.device(keypoints.device):
-            lib().encode_heatmaps_cuda(*args, cuda_stream(keypoints))
-    else:
-        lib().encode_heatmaps_cpu(*args)
+    launch("encode_heatmaps", keypoints, *args)
     return heatmaps, weights
 
 
@@ -102,11 +97,7 @@ def _decode_op(
         DECODE_METHODS[method],
         blur_kernel,
     )
-    if heatmaps.device.type == "cuda":
-        with torch.cuda.device(heatmaps.device):
-            lib().decode_heatmaps_cuda(*args, cuda_stream(heatmaps))
-    else:
-        lib().decode_heatmaps_cpu(*args)
+    launch("decode_heatmaps", heatmaps, *args)
     return keypoints, scores
 
 

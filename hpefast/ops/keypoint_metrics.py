@@ -20,21 +20,11 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from hpefast._ext import lib
-from hpefast.ops._common import check_device_supported, check_same_device, check_tensor, cuda_stream
+from hpefast.ops._common import check_device_supported, check_same_device, check_tensor, launch
 
 __all__ = ["oks", "pckh"]
 
 OKS_EPS = float(np.spacing(1))  # pycocotools adds np.spacing(1) to the area
-
-
-def _launch(kernel, ref: torch.Tensor, *args) -> None:
-    """Call a compiled entry point with the stream of ``ref``'s device last (0 on the CPU)."""
-    if ref.device.type == "cuda":
-        with torch.cuda.device(ref.device):
-            kernel(*args, cuda_stream(ref))
-    else:
-        kernel(*args, 0)
 
 
 @torch.library.custom_op("hpefast::oks", mutates_args=())
@@ -45,18 +35,8 @@ def _oks_op(
     out = pred.new_empty((n,))
     if n == 0:
         return out
-    cuda = pred.device.type == "cuda"
-    args = (
-        cuda,
-        n,
-        k,
-        pred.data_ptr(),
-        gt.data_ptr(),
-        visible.data_ptr(),
-        area.data_ptr(),
-        sigmas.data_ptr(),
-    )
-    _launch(lib().oks, pred, *args, out.data_ptr())
+    args = (pred.data_ptr(), gt.data_ptr(), visible.data_ptr(), area.data_ptr(), sigmas.data_ptr())
+    launch("oks", pred, *args, out.data_ptr(), n, k)
     return out
 
 
@@ -95,18 +75,8 @@ def _pckh_op(
     out = pred.new_empty((n, k))
     if n == 0:
         return out
-    cuda = pred.device.type == "cuda"
-    args = (
-        cuda,
-        n,
-        k,
-        pred.data_ptr(),
-        gt.data_ptr(),
-        visible.data_ptr(),
-        headboxes.data_ptr(),
-        float(threshold),
-    )
-    _launch(lib().pckh, pred, *args, out.data_ptr())
+    args = (pred.data_ptr(), gt.data_ptr(), visible.data_ptr(), headboxes.data_ptr())
+    launch("pckh", pred, *args, out.data_ptr(), n, k, float(threshold))
     return out
 
 

@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from hpefast._ext import lib
-from hpefast.ops._common import check_device_supported, check_same_device, check_tensor, cuda_stream
+from hpefast.ops._common import check_device_supported, check_same_device, check_tensor, launch
 
 __all__ = ["union_heatmap_loss"]
 
@@ -39,11 +38,8 @@ def _loss_fwd(
     loss = pred.new_empty(())
     joint_loss = pred.new_empty((b, k))
     coef = pred.new_empty((b, k))
-    cuda = pred.device.type == "cuda"
     args = (
         _dtype_name(pred),
-        cuda,
-        cuda_stream(pred),
         pred.data_ptr(),
         target.data_ptr(),
         weight.data_ptr(),
@@ -55,11 +51,7 @@ def _loss_fwd(
         pixels,
         topk,
     )
-    if cuda:
-        with torch.cuda.device(pred.device):
-            lib().union_heatmap_loss_forward(*args)
-    else:
-        lib().union_heatmap_loss_forward(*args)
+    launch("union_heatmap_loss_forward", pred, *args)
     return loss, joint_loss, coef
 
 
@@ -78,11 +70,8 @@ def _loss_bwd(
     grad_pred = torch.empty_like(pred)
     b, k = coef.shape
     pixels = pred.shape[2] * pred.shape[3]
-    cuda = pred.device.type == "cuda"
     args = (
         _dtype_name(pred),
-        cuda,
-        cuda_stream(pred),
         grad.data_ptr(),
         pred.data_ptr(),
         target.data_ptr(),
@@ -92,11 +81,7 @@ def _loss_bwd(
         k,
         pixels,
     )
-    if cuda:
-        with torch.cuda.device(pred.device):
-            lib().union_heatmap_loss_backward(*args)
-    else:
-        lib().union_heatmap_loss_backward(*args)
+    launch("union_heatmap_loss_backward", pred, *args)
     return grad_pred
 
 
