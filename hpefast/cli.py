@@ -33,7 +33,7 @@ def _load(name: str):
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """Build the argument parser; with ``only``, import just that command's module."""
     parser = argparse.ArgumentParser(prog="hpefast", description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--version", action="version", version=_version())
+    parser.add_argument("--version", action=_VersionAction, nargs=0, help="show the version and build, exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (_, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
@@ -42,10 +42,25 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: the package and its compiled core's build, unwrapped, computed only when asked."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(_version())
+        parser.exit()
+
+
 def _version() -> str:
     from hpefast import __version__
+    from hpefast._ext import build_info
 
-    return f"hpefast {__version__}"
+    try:
+        b = build_info()
+    except ImportError as exc:  # say what is wrong with the compiled core instead of failing
+        return f"hpefast {__version__}\ncompiled core: {exc}"
+    git = b["git_hash"][:12] + (" (dirty)" if b["git_dirty"] else "")
+    cuda = f"CUDA {b['cuda_version']}, archs {b['cuda_architectures']}" if b["cuda"] else "CPU only"
+    return f"hpefast {__version__}\ncompiled core: {b['path']}\n  git {git}, {cuda}, {b['compiler']}"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -320,7 +320,7 @@ class COCOeval:
     # ------------------------------------------------------------------ evaluate
     def evaluate(self) -> None:
         """Per-image OKS and matching for every (category, area range, image); see accumulate()."""
-        from hpefast._ext import lib
+        from hpefast._ext import lib, sync_num_threads
 
         tic = time.time()
         p = self.params
@@ -465,7 +465,7 @@ class COCOeval:
             num_groups, K, max_det, gt_offsets, dt_offsets, gt_kp, oks_area, gt_bbox, dt_kp, dt_score,
             np.ascontiguousarray(variances), kept_offsets, e_offsets, dt_order, e,
         )  # fmt: skip
-        exp_e = _exp_neg(e, C.num_threads())  # numpy's exp, as pycocotools
+        exp_e = _exp_neg(e, sync_num_threads())  # numpy's exp, as pycocotools
         del e
         ious = np.empty(int(iou_offsets[-1]), np.float64)
         C.cocoeval_oks(num_groups, K, gt_offsets, e_offsets, iou_offsets, exp_e, gt_kp, ious)
