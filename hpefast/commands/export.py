@@ -4,6 +4,12 @@ ONNX: one file (weights inside under 2 GB), dynamic batch by default, opset 17 b
 onnx.checker and, unless ``--no-verify``, run once in ONNX Runtime against torch.
 TensorRT: the ONNX file is written next to the engine (``PATH`` with suffix ``.onnx``), then the engine is
 built with TensorRT's Python API; its metadata goes to ``PATH.json``.
+
+CHECKPOINT may be an hpefast model, a training run's ``checkpoints/last.pt`` (a stopped run's too: its EMA
+weights when it has them) or an official ViTPose(+) ``.pth``: ``--expert`` picks a ViTPose+ dataset (also in
+the files of ViTPose's ``tools/model_split.py``), ``--layout`` names the head's layout when its keypoint
+count is ambiguous (``--layout ap10k`` for an AP-10K head of 17 joints), ``--trusted`` allows full
+unpickling of a file you trust.
 """
 
 from __future__ import annotations
@@ -11,12 +17,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hpefast.commands._checkpoint import add_expert_argument, load_checkpoint_model
+from hpefast.commands._checkpoint import add_model_arguments, load_checkpoint_model
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "checkpoint", help="hpefast checkpoint (directory, .safetensors or .json) or official .pth"
+        "checkpoint",
+        help="hpefast checkpoint (directory, .safetensors or .json), a training checkpoint "
+        "(checkpoints/last.pt, also of a stopped run) or an official ViTPose(+) .pth",
     )
     parser.add_argument(
         "--format", choices=("onnx", "tensorrt"), default="onnx", help="output format (default onnx)"
@@ -40,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--dataset-id", type=int, default=None, help="multi-dataset models: head / expert to export"
     )
     parser.add_argument("--no-verify", action="store_true", help="onnx: skip the ONNX Runtime vs torch check")
-    add_expert_argument(parser)
+    add_model_arguments(parser)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -52,7 +60,13 @@ def main(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if args.format == "tensorrt" and out.suffix == ".onnx":
         raise ValueError(f"--output {out}: a TensorRT engine needs another suffix (.engine or .plan)")
-    model = load_checkpoint_model(args.checkpoint, getattr(args, "expert", None), map_location="cpu").eval()
+    model = load_checkpoint_model(
+        args.checkpoint,
+        getattr(args, "expert", None),
+        map_location="cpu",
+        layout=getattr(args, "layout", None),
+        trusted=getattr(args, "trusted", False),
+    ).eval()
     if args.format == "onnx":
         if out.suffix != ".onnx":
             print(f"hpefast export: note: writing ONNX to {out} (suffix is not .onnx)", file=sys.stderr)

@@ -1,15 +1,22 @@
 """Validation in each dataset's own schema and protocol.
 
 A model predicts heatmaps in its training layout (e.g. ``union21``). For every validation dataset:
-flip test (mirrored crop, heatmaps flipped back with the layout's flip index, averaged) -> DARK-UDP decode
+flip test (mirrored crop, heatmaps flipped back with the layout's flip index, averaged) -> the model
+codec's decoder (DARK-UDP for UDP models)
 -> crop pixels -> ``crop_to_image`` (inverse of the UDP warp) -> image pixels -> the layout's joints
 re-indexed into the dataset's schema (``hpefast.keypoints.mapping_index``) -> the dataset's metric:
 
 - ``coco_ap``: COCO results (score = box score x mean of keypoint scores above ``test.score_threshold``,
   as mmpose's top-down rescoring), OKS-NMS per image, then ``hpefast.evaluation.COCOeval`` with the
-  schema's sigmas. Keys ``AP, AP50, AP75, APm, APl, AR, AR50, AR75, ARm, ARl``.
+  schema's sigmas. Each result keeps its instance's ``category_id`` (AP-10K: the species; COCOeval scores
+  per category). Keys ``AP, AP50, AP75, APm, APl, AR, AR50, AR75, ARm, ARl``; CrowdPose data
+  (schema ``crowdpose``) is scored by the CrowdPose protocol instead: xtcocotools' ``keypoints_crowd``
+  without areas, keys ``AP, AP50, AP75, AR, AR50, AR75, AP_easy, AP_medium, AP_hard``.
 - ``pckh``: ``hpefast.evaluation.pckh`` on the 16 MPII joints with the head boxes (threshold 0.5).
-  Keys ``PCKh`` (mean, percent), ``PCKh@0.1`` and the per-part values.
+  Keys ``PCKh`` (mean, percent), ``PCKh@0.1`` and the per-part values; ``Head`` is HRNet's / mmpose's
+  (head_top alone), ``Head_toolkit`` the official MPII toolkit's (mean of upper_neck and head_top).
+  The real MPII json files have no head boxes: the dataset reads them from the official
+  ``mpii_gt_val.mat`` (``MpiiDataset(headbox_file=...)``; :func:`require_headboxes` checks it up front).
 
 Predictions can also be written as a COCO-format keypoint results file (:func:`keypoint_results`,
 :func:`write_results`, ``evaluate_dataset(results_file=...)``): in the dataset's schema (the file
@@ -28,9 +35,12 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from hpefast.codec import HeatmapCodec
+
 __all__ = [
     "layout_index",
     "covers",
+    "require_headboxes",
     "predict",
     "evaluate_dataset",
     "score_records",
@@ -42,6 +52,14 @@ __all__ = [
 ]
 
 _COCO_KEYS = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl")
+_CROWD_KEYS = ("AP", "AP50", "AP75", "AR", "AR50", "AR75", "AP_easy", "AP_medium", "AP_hard")
+# Schemas scored by their own COCO-style protocol: CrowdPose (Li et al., CVPR 2019; xtcocotools
+# ``keypoints_crowd``: AP by the images' crowdIndex, OKS scale 0.53 x box area since the files have no area).
+_CROWD_SCHEMAS = ("crowdpose",)
+_HEADBOX_HINT = (
+    "give the official head-box file mpii_gt_val.mat (mmpose / HRNet ship it beside mpii_val.json): "
+    "`hpefast eval --mpii-gt FILE`, or the dataset's `mpii_gt` key in a training config"
+)
 
 
 def layout_index(layout: str, schema: str) -> np.ndarray:
@@ -77,20 +95,16 @@ def predict_batch(
     dataset_id: torch.Tensor | None,
     flip_index: Sequence[int],
     flip_test: bool = True,
-    decode: str = "dark_udp",
-    blur_kernel: int = 11,
+    codec: HeatmapCodec | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(keypoints [B,K,2] crop pixels, scores [B,K])`` of one batch of crops [B,3,H,W]."""
-    from hpefast.ops import decode_heatmaps, flip_heatmaps
-
+    """``(keypoints [B,K,2] crop pixels, scores [B,K])`` of one batch of crops [B,3,H,W], decoded (and
+    flipped back) by ``codec``, by default the model's own (``model.cfg.codec``)."""
+    codec = _unwrap(model).cfg.codec if codec is None else codec
     heat = model(images, dataset_id).float()
     if flip_test:
         flipped = model(images.flip(3), dataset_id).float()
-        # UDP heatmaps are exactly mirror-symmetric: no one-pixel shift (mmpose shift_heatmap=False).
-        heat = (heat + flip_heatmaps(flipped.contiguous(), list(flip_index), shift=False)) * 0.5
-    size = (images.shape[3], images.shape[2])
-    kw: dict[str, Any] = {"blur_kernel": blur_kernel} if decode in ("dark", "dark_udp") else {}
-    return decode_heatmaps(heat.contiguous(), input_size=size, method=decode, **kw)
+        heat = (heat + codec.flip_back(flipped.contiguous(), list(flip_index))) * 0.5
+    return codec.decode(heat.contiguous())
 
 
 def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
@@ -105,14 +119,14 @@ def predict(
     batch_size: int = 64,
     workers: int = 0,
     flip_test: bool = True,
-    decode: str = "dark_udp",
-    blur_kernel: int = 11,
+    codec: HeatmapCodec | None = None,
     indices: Sequence[int] | None = None,
     amp: bool = False,
 ) -> list[dict[str, Any]]:
     """Predict every instance of ``dataset`` (or ``indices`` of it).
 
-    Returns one record per instance: ``keypoints`` [K,2] float64 image pixels and ``scores`` [K] in the
+    ``codec`` decodes the heatmaps; None (the default) uses the model's own. Returns one record per
+    instance: ``keypoints`` [K,2] float64 image pixels and ``scores`` [K] in the
     model's layout, plus ``meta`` (the dataset's per-instance metadata).
     """
     from hpefast.data import collate
@@ -133,7 +147,7 @@ def predict(
             images = batch["image"].to(device, non_blocking=True)
             ids = batch["dataset_id"].to(device) if net.uses_dataset_id else None
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
-                kp, sc = predict_batch(model, images, ids, layout.flip_index, flip_test, decode, blur_kernel)
+                kp, sc = predict_batch(model, images, ids, layout.flip_index, flip_test, codec)
             kp = kp.double().cpu().numpy()
             sc = sc.float().cpu().numpy()
             metas = batch["meta"]
@@ -145,6 +159,23 @@ def predict(
     finally:
         model.train(was_training)
     return records
+
+
+def require_headboxes(dataset: Any, where: str = "MPII validation") -> None:
+    """AnnotationError (before any prediction) when an MPII dataset lacks head boxes that PCKh needs.
+
+    The real ``mpii_{train,val}.json`` carry none; they come from the official ``mpii_gt_val.mat``
+    (``MpiiDataset(headbox_file=...)``). ``where`` names the dataset (a config entry, a ``--data`` flag).
+    """
+    from hpefast.errors import AnnotationError
+
+    missing = int(getattr(dataset, "missing_headboxes", 0))
+    if missing:
+        ann = getattr(dataset, "ann_file", "?")
+        raise AnnotationError(
+            f"{where}: {missing} of {len(dataset)} MPII instances in {ann} have no head box, which PCKh "
+            f"needs (head size = 0.6 x head-box diagonal); {_HEADBOX_HINT}"
+        )
 
 
 def _category_id(dataset: Any) -> int:
@@ -175,6 +206,8 @@ def keypoint_results(
         score_threshold: instance score = box score x mean of the keypoint scores above it (mmpose's
             top-down rescoring).
         oks_nms_threshold: OKS-NMS per image (None: none, e.g. MPII, scored per ground-truth person).
+        category_id: the category of records whose ``meta`` has none; an instance's own
+            ``meta["category_id"]`` (its annotation's or detection's, e.g. the AP-10K species) wins.
 
     Rescoring and OKS-NMS use the dataset schema's joints and sigmas when the layout covers the schema
     (so both ``out_schema`` choices keep the same instances with the same scores), else the layout's.
@@ -209,6 +242,7 @@ def keypoint_results(
                 "score": kpt_score * float(meta.get("score", 1.0)),
                 "area": float(scale[0] * scale[1]),
                 "bbox": np.asarray(meta.get("bbox", [0, 0, 0, 0]), np.float64).reshape(4),
+                "category_id": int(meta.get("category_id", category_id)),
             }
         )
     sigmas = np.asarray(get_schema(ref).sigmas, np.float64)
@@ -220,7 +254,7 @@ def keypoint_results(
             results.append(
                 {
                     "image_id": d["image_id"],
-                    "category_id": category_id,
+                    "category_id": d["category_id"],
                     "keypoints": d["keypoints"].reshape(-1).tolist(),
                     "score": d["score"],
                     "bbox": d["bbox"].tolist(),
@@ -244,6 +278,11 @@ def coco_metrics(
     The results are :func:`keypoint_results` scored *without* their ``bbox`` (as mmpose writes them): a
     result's area is then its keypoints' extent. pycocotools takes a result's area from its ``bbox`` when
     it has one, which only matters for the area-range stats (APm, APl, ARm, ARl).
+
+    CrowdPose (``schema == "crowdpose"``) is scored by its own protocol whatever ``use_area`` says:
+    ``keypoints_crowd`` with ``use_area=False`` (xtcocotools), keys ``AP, AP50, AP75, AR, AR50, AR75,
+    AP_easy, AP_medium, AP_hard``; the ground truth's images need ``crowdIndex`` (the CrowdPose files
+    have it).
     """
     from hpefast.evaluation import COCO, COCOeval
     from hpefast.keypoints import get_schema
@@ -257,17 +296,22 @@ def coco_metrics(
         oks_nms_threshold=oks_nms_threshold,
         category_id=category_id,
     )
+    crowd = schema in _CROWD_SCHEMAS
+    keys = _CROWD_KEYS if crowd else _COCO_KEYS
     if not results:
-        return {k: 0.0 for k in _COCO_KEYS}
+        return {k: 0.0 for k in keys}
     gt = COCO(ann_file)
     dt = gt.loadRes([{k: v for k, v in r.items() if k != "bbox"} for r in results])
     sigmas = np.asarray(get_schema(schema).sigmas)
-    ev = COCOeval(gt, dt, iouType="keypoints", sigmas=sigmas, use_area=use_area)
+    if crowd:
+        ev = COCOeval(gt, dt, iouType="keypoints_crowd", sigmas=sigmas, use_area=False)
+    else:
+        ev = COCOeval(gt, dt, iouType="keypoints", sigmas=sigmas, use_area=use_area)
     ev.evaluate()
     ev.accumulate()
     ev.summarize()
     stats = [float(s) for s in ev.stats]
-    return dict(zip(_COCO_KEYS, stats))
+    return dict(zip(keys, stats))
 
 
 def _oks_nms(dets: list[dict[str, Any]], threshold: float, sigmas: np.ndarray) -> list[int]:
@@ -282,7 +326,14 @@ def _oks_nms(dets: list[dict[str, Any]], threshold: float, sigmas: np.ndarray) -
 
 
 def pckh_metrics(records: list[dict[str, Any]], layout: str, threshold: float = 0.5) -> dict[str, float]:
-    """MPII PCKh (percent) of predictions against the instances' own ground truth and head boxes."""
+    """MPII PCKh (percent) of predictions against the instances' own ground truth and head boxes.
+
+    Keys: ``PCKh`` (= ``Mean``: the 14 joints other than pelvis and thorax, weighted by their counts),
+    ``PCKh@0.1``, the parts ``Head, Shoulder, Elbow, Wrist, Hip, Knee, Ankle`` as HRNet / mmpose report
+    them (``Head`` = head_top alone) and ``Head_toolkit``: the official MPII toolkit's head (``evalMPII``:
+    the mean of upper_neck and head_top). AnnotationError when an instance has no head box.
+    """
+    from hpefast.errors import AnnotationError
     from hpefast.evaluation import pckh
 
     idx = layout_index(layout, "mpii")
@@ -291,11 +342,20 @@ def pckh_metrics(records: list[dict[str, Any]], layout: str, threshold: float = 
     pred = np.stack([r["keypoints"][idx] for r in records])
     gt_kv = np.stack([np.asarray(r["meta"]["keypoints_image"], np.float64) for r in records])
     head = np.stack([np.asarray(r["meta"]["headbox"], np.float64) for r in records])
+    missing = ~np.isfinite(head).all(axis=(1, 2))
+    if missing.any():
+        ann = records[int(np.flatnonzero(missing)[0])]["meta"].get("ann_id")
+        raise AnnotationError(
+            f"MPII PCKh: {int(missing.sum())} of {len(records)} instances have no head box (e.g. entry "
+            f"{ann}); {_HEADBOX_HINT}"
+        )
     out = pckh(pred, gt_kv[..., :2], gt_kv[..., 2] > 0, head, threshold=threshold)
     metrics = {str(k): float(v) for k, v in out.items() if np.ndim(v) == 0}  # drop per_joint / count arrays
     metrics["PCKh"] = metrics.get("Mean", float("nan"))
     if "Mean@0.1" in metrics:
         metrics["PCKh@0.1"] = metrics["Mean@0.1"]
+    # MPII joints 8 upper_neck, 9 head_top: the official toolkit's "Head" column averages the two.
+    metrics["Head_toolkit"] = float(np.mean(np.asarray(out["per_joint"], np.float64)[[8, 9]]))
     return metrics
 
 
@@ -309,8 +369,7 @@ def evaluate_dataset(
     batch_size: int = 64,
     workers: int = 0,
     flip_test: bool = True,
-    decode: str = "dark_udp",
-    blur_kernel: int = 11,
+    codec: HeatmapCodec | None = None,
     score_threshold: float = 0.2,
     oks_nms_threshold: float | None = 0.9,
     use_area: bool = True,
@@ -334,7 +393,9 @@ def evaluate_dataset(
     scored = covers(layout, schema)
     if not scored and (results_file is None or results_schema != "model"):
         layout_index(layout, schema)  # raises: fail before predicting anything
-    records = predict(model, dataset, device, batch_size, workers, flip_test, decode, blur_kernel, amp=amp)
+    if scored and metric == "pckh":
+        require_headboxes(dataset)
+    records = predict(model, dataset, device, batch_size, workers, flip_test, codec, amp=amp)
     metrics: dict[str, float] = {}
     if scored:
         metrics = score_records(

@@ -11,6 +11,16 @@ MLP for dataset e; fc2 holds the shared rest) and ``associate_keypoint_heads.j.*
 j + 1). Dataset order: coco, aic, mpii, ap10k, apt36k, wholebody. Picking one dataset follows the
 official ``tools/model_split.py``: ``fc2 = cat([fc2, experts.e])`` and the head of that dataset.
 
+Files written by that script load too. Its ``coco.pth`` keeps every expert and associate head but has
+fc2 already merged with expert 0 (embed_dim rows): any expert is picked from it by replacing fc2's last
+``part_features`` rows. Its other files (``aic.pth`` ... ``wholebody.pth``) are plain ViTPose checkpoints
+whose head layout the weights cannot tell (AP-10K's 17 joints look like COCO's): pass ``layout``.
+
+mmcv checkpoints carry a ``meta`` dict that often holds numpy scalars (``best_score``, ``epoch``); they are
+read with ``torch.load(weights_only=True)`` and only numpy's scalar / dtype / array reconstructors allowed
+(:data:`NUMPY_SAFE_GLOBALS`), so no code in the file runs. ``trusted=True`` unpickles fully (for files
+whose extras need more; only for files you trust).
+
 Union checkpoints have the ViTPose keys with 21 or 23 output channels and load as they are.
 """
 
@@ -38,6 +48,29 @@ DEFAULT_LAYOUT_BY_K = {17: "coco", 16: "mpii", 14: "aic", 21: "union21", 23: "un
 _GRIDS = {192: (16, 12), 432: (24, 18), 256: (16, 16), 768: (32, 24)}
 
 _EXPERT = re.compile(r"\.mlp\.experts\.(\d+)\.")
+
+
+def _numpy_safe_globals() -> list[Any]:
+    """numpy's pickling entry points that rebuild plain scalars / arrays, under both names they are pickled
+    with (numpy 1.x ``numpy.core.multiarray``, numpy 2.x ``numpy._core.multiarray``), plus every dtype class.
+    None of them runs code from the file: they rebuild numeric values from bytes and dtype descriptors."""
+    import numpy as np
+
+    try:
+        from numpy._core import multiarray
+    except ImportError:  # numpy 1.x
+        from numpy.core import multiarray  # type: ignore[no-redef]
+    out: list[Any] = [np.dtype, np.ndarray]
+    for name in ("scalar", "_reconstruct"):
+        fn = getattr(multiarray, name)
+        out += [(fn, f"numpy.core.multiarray.{name}"), (fn, f"numpy._core.multiarray.{name}")]
+    dtypes = getattr(np, "dtypes", None)
+    if dtypes is not None:
+        out += [getattr(dtypes, n) for n in dir(dtypes) if n.endswith("DType")]
+    return out
+
+
+NUMPY_SAFE_GLOBALS = _numpy_safe_globals()
 _ASSOC = re.compile(r"^associate_keypoint_heads\.(\d+)\.")
 
 
@@ -60,8 +93,9 @@ def read_state_dict(
     """The tensor state dict of a checkpoint file or dict: unwraps ``state_dict`` / ``model`` / ``module``
     and strips a ``module.`` (DataParallel) prefix.
 
-    Files are read with ``torch.load(weights_only=True)``; ``trusted=True`` allows full unpickling for old
-    files that need it (only for files you trust).
+    Files are read with ``torch.load(weights_only=True)``, numpy scalars and arrays (an mmcv ``meta``)
+    allowed (:data:`NUMPY_SAFE_GLOBALS`); ``trusted=True`` allows full unpickling for files that need more
+    (only for files you trust; the CLI's ``--trusted``).
     """
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
@@ -73,13 +107,19 @@ def read_state_dict(
             obj: Any = load_file(str(path))
         else:
             try:
-                obj = torch.load(path, map_location="cpu", weights_only=not trusted)
-            except Exception as exc:  # unpickling of non-tensor objects refused
                 if trusted:
-                    raise
+                    obj = torch.load(path, map_location="cpu", weights_only=False)
+                else:
+                    with torch.serialization.safe_globals(NUMPY_SAFE_GLOBALS):
+                        obj = torch.load(path, map_location="cpu", weights_only=True)
+            except Exception as exc:  # unpickling of non-tensor objects refused, or not a torch file
+                if trusted:
+                    raise ValueError(f"{path}: not a readable torch checkpoint ({exc})") from None
+                reason = next((ln.strip() for ln in str(exc).splitlines() if "GLOBAL" in ln), "")
                 raise ValueError(
-                    f"{path}: cannot be read with torch.load(weights_only=True) ({exc}); "
-                    "pass trusted=True if you trust this file"
+                    f"{path}: cannot be read with torch.load(weights_only=True) "
+                    f"({reason or type(exc).__name__}); if you trust this file, pass trusted=True "
+                    "(the CLI's --trusted), which lets it run code while unpickling"
                 ) from None
     elif isinstance(source, Mapping):
         obj = source
@@ -129,7 +169,7 @@ def select_vitpose_plus_expert(state_dict: Mapping[str, Tensor], expert: int | s
             continue
         if ".mlp.fc2." in k:
             part = state_dict[k.replace(".mlp.fc2.", f".mlp.experts.{e}.")]
-            v = torch.cat([v, part], dim=0)
+            v = torch.cat([_shared_fc2(state_dict, k, v, part.shape[0]), part], dim=0)
         out[k] = v
     prefix = "keypoint_head." if e == 0 else f"associate_keypoint_heads.{e - 1}."
     head = {k[len(prefix) :]: v for k, v in state_dict.items() if k.startswith(prefix)}
@@ -137,6 +177,21 @@ def select_vitpose_plus_expert(state_dict: Mapping[str, Tensor], expert: int | s
         raise ValueError(f"checkpoint has no head {prefix}* for expert {expert!r}")
     out.update({"keypoint_head." + k: v for k, v in head.items()})
     return out
+
+
+def _shared_fc2(state_dict: Mapping[str, Tensor], key: str, fc2: Tensor, part: int) -> Tensor:
+    """The shared rows (embed_dim - part) of a ViTPose+ block's fc2 weight or bias ``key``. An fc2 that
+    already has embed_dim rows was merged with an expert by ``tools/model_split.py`` (its ``coco.pth``:
+    ``cat([fc2, experts.0])``): its last ``part`` rows are that expert's and are dropped."""
+    fc1 = key.replace(".mlp.fc2.", ".mlp.fc1.").rsplit(".", 1)[0] + ".weight"
+    dim = int(state_dict[fc1].shape[1]) if fc1 in state_dict else None
+    if dim is not None and fc2.shape[0] == dim:
+        return fc2[: dim - part]
+    if dim is not None and fc2.shape[0] + part != dim:
+        raise ValueError(
+            f"{key}: {fc2.shape[0]} rows fit neither a ViTPose+ fc2 ({dim - part}) nor a merged one ({dim})"
+        )
+    return fc2
 
 
 # --- official names -> hpefast names --------------------------------------------------------------
@@ -257,7 +312,7 @@ def load_official(
             # APT-36K uses the AP-10K keypoints.
             layout = {"apt36k": "ap10k"}.get(VITPOSE_PLUS_DATASETS[e], VITPOSE_PLUS_DATASETS[e])
     if layout is not None:
-        from hpefast.models.vitpose import _layout_keypoints
+        from hpefast.models.config import _layout_keypoints
 
         k_layout = _layout_keypoints(layout)
         k = int(sd["head.decoders.0.final_layer.weight"].shape[0])
@@ -401,12 +456,14 @@ def load_pretrained(
         gw, gh = cfg.patch_grid
         src["backbone.pos_embed"] = resize_pos_embed(pe, (gh, gw), grid)
     if cfg.num_experts:
+        # A plain fc2 (embed_dim rows) seeds the experts the checkpoint lacks; a model_split.py coco.pth
+        # (fc2 merged with expert 0, experts kept) keeps its own experts and the shared rows of fc2.
         part = cfg.part_features
         for k in [k for k in src if ".mlp.fc2." in k and src[k].shape[0] == cfg.embed_dim]:
             full = src.pop(k)
             src[k] = full[:-part]
             for e in range(cfg.num_experts):
-                src[k.replace(".mlp.fc2.", f".mlp.experts.{e}.")] = full[-part:]
+                src.setdefault(k.replace(".mlp.fc2.", f".mlp.experts.{e}."), full[-part:])
     unexpected: list[str] = []
     for d, h in sorted(heads.items()):
         k_ckpt = int(h["final_layer.weight"].shape[0])
