@@ -4,6 +4,11 @@ given boxes, drawn on the image (and optionally written as json).
 BOXES.json is either a list of ``[x, y, w, h]`` or a COCO detection-results list of
 ``{"image_id", "bbox", "score", ...}``; with several image ids, ``--image-id`` (default: the image file
 name's number, as in COCO's ``000000040083.jpg``) selects this image's boxes.
+
+``--layout NAME`` outputs the keypoints in that layout: the model's own (checked), or a dataset layout its
+outputs cover, e.g. ``--layout coco`` or ``--layout mpii`` for a union21 model (the union's joints mapped
+back by joint identity, as ``hpefast eval`` scores each dataset). For a file without hpefast metadata it
+names the model's own layout.
 """
 
 from __future__ import annotations
@@ -26,9 +31,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="default: by model file (checkpoint -> torch, .onnx -> onnxruntime, engine -> tensorrt)",
     )
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cpu, cuda for tensorrt)")
-    parser.add_argument("--layout", default=None, help="expected keypoint layout (checked against the model)")
+    parser.add_argument(
+        "--layout",
+        default=None,
+        help="keypoint layout to output: the model's own, or a dataset layout a union model covers (coco, "
+        "mpii, aic from union21/union23); default: the model's",
+    )
     parser.add_argument("--no-flip", action="store_true", help="no flip test")
-    parser.add_argument("--decode", default="dark_udp", choices=("dark_udp", "dark", "shift", "argmax"))
     parser.add_argument(
         "--image-id", type=int, default=None, help="COCO detection results: the image id to use"
     )
@@ -95,7 +104,6 @@ def main(args: argparse.Namespace) -> int:
     import numpy as np
 
     from hpefast._io import atomic_write_bytes, atomic_write_text
-    from hpefast.deploy import TopDownPredictor
     from hpefast.visualize import draw_pose
 
     out = Path(args.out)
@@ -108,17 +116,14 @@ def main(args: argparse.Namespace) -> int:
     if image is None:
         raise ValueError(f"{args.image}: not an image cv2 can read")
     boxes, scores = read_boxes(args.boxes, args.image, args.image_id, args.score_threshold)
-    predictor = TopDownPredictor(
-        args.model,
-        backend=args.backend,
-        flip_test=not args.no_flip,
-        decode=args.decode,
-        device=args.device,
-        layout=args.layout,
-    )
+    predictor = _predictor(args)
     keypoints = predictor.predict(image, np.asarray(boxes, dtype=np.float64).reshape(-1, 4))
+    layout, schema = predictor.layout, predictor.schema
+    if args.layout is not None and args.layout != layout:
+        keypoints, schema = to_layout(keypoints, layout, args.layout)
+        layout = schema.name
     overlay = draw_pose(
-        image, keypoints, predictor.schema, threshold=args.kpt_threshold, box=np.asarray(boxes).reshape(-1, 4)
+        image, keypoints, schema, threshold=args.kpt_threshold, box=np.asarray(boxes).reshape(-1, 4)
     )
     ok, buf = cv2.imencode(out.suffix or ".png", overlay)
     if not ok:
@@ -129,6 +134,42 @@ def main(args: argparse.Namespace) -> int:
             {"bbox": [float(v) for v in b], "box_score": s, "keypoints": kp.reshape(-1).round(3).tolist()}
             for b, s, kp in zip(boxes, scores, keypoints)
         ]
-        atomic_write_text(args.json, json.dumps({"layout": predictor.layout, "people": doc}))
-    print(f"{len(boxes)} people, {predictor.num_keypoints} keypoints each ({predictor.layout}); wrote {out}")
+        head = {"layout": layout, "model_layout": predictor.layout}
+        atomic_write_text(args.json, json.dumps({**head, "people": doc}))
+    mapped = f" mapped from {predictor.layout}" if layout != predictor.layout else ""
+    print(f"{len(boxes)} people, {len(schema.names)} keypoints each ({layout}{mapped}); wrote {out}")
     return 0
+
+
+def _predictor(args: argparse.Namespace) -> Any:
+    """The predictor in the model's own layout; ``--layout`` names that layout only for a file that
+    carries none (an ONNX file or engine not exported by hpefast)."""
+    from hpefast.deploy import TopDownPredictor
+
+    def build(layout: str | None) -> Any:
+        return TopDownPredictor(
+            args.model, backend=args.backend, flip_test=not args.no_flip, device=args.device, layout=layout
+        )
+
+    try:
+        return build(None)
+    except ValueError as exc:
+        if args.layout is None or "carries no keypoint layout" not in str(exc):
+            raise
+        return build(args.layout)
+
+
+def to_layout(keypoints: Any, model_layout: str, layout: str) -> tuple[Any, Any]:
+    """``keypoints`` [N, K_model, 3] (x, y, score) re-indexed into ``layout`` [N, K_layout, 3] by joint
+    identity (``hpefast.keypoints.mapping_index``), and that layout's schema. InputError naming
+    ``--layout`` when the model's layout lacks some of its joints (a COCO model cannot give MPII's)."""
+    from hpefast.engine.validation import layout_index
+    from hpefast.errors import InputError
+    from hpefast.keypoints import get_schema
+
+    try:
+        schema = get_schema(layout)
+        idx = layout_index(model_layout, layout)
+    except ValueError as exc:
+        raise InputError(f"--layout {layout}: {exc}") from None
+    return keypoints[:, idx], schema
