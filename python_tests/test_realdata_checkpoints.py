@@ -33,7 +33,7 @@ NAMES = ("aic", "mpii", "ap10k")  # associate heads 0, 1, 2 -> experts 1, 2, 3
 ASSOC_K = (14, 16, 17)
 
 
-def model_split(ckpt: dict) -> dict[str, dict]:
+def model_split(ckpt: dict, names=NAMES, ks=ASSOC_K) -> dict[str, dict]:
     """The per-dataset checkpoints of ``tools/model_split.py``: ``coco`` = the whole checkpoint with each
     fc2 concatenated with expert 0 (experts and associate heads left in); dataset i + 1 = fc2 concatenated
     with expert i + 1, ``keypoint_head`` replaced by ``associate_keypoint_heads.i`` (final layer cut to the
@@ -45,7 +45,7 @@ def model_split(ckpt: dict) -> dict[str, dict]:
     for k in fc2:
         coco["state_dict"][k] = torch.cat([sd[k], sd[k.replace("fc2.", "experts.0.")]], 0)
     out["coco"] = coco
-    for i, (name, k_out) in enumerate(zip(NAMES, ASSOC_K)):
+    for i, (name, k_out) in enumerate(zip(names, ks)):
         new = copy.deepcopy(ckpt)
         nsd = new["state_dict"]
         for k in fc2:
@@ -271,3 +271,21 @@ def test_stopped_run_last_pt_exports_and_evaluates(tmp_path, capsys):
     assert "coco: AP = " in capsys.readouterr().out
     assert cli(["export", str(last), "--expert", "coco", "--output", str(out)]) == 2
     assert "training checkpoint" in capsys.readouterr().err
+
+
+def test_split_wholebody_file_needs_layout(tmp_path):
+    """The 133-joint COCO-WholeBody head has no default layout: refused with a message, loaded with
+    ``layout="wholebody"`` (exportable; hpefast has no COCO-WholeBody schema to score or draw it yet)."""
+    names, ks = ("aic", "mpii", "ap10k", "apt36k", "wholebody"), (14, 16, 17, 17, 133)
+    sd = official_state_dict(c=C, depth=1, deconv=16, experts=6, part=PART, assoc_k=ks, seed=2)
+    files = model_split({"state_dict": sd}, names, ks)
+    for name in ("wholebody", "apt36k"):
+        torch.save(files[name], tmp_path / f"{name}.pth")
+    with pytest.raises(ValueError, match="133-channel head: pass layout"):
+        load_checkpoint_model(tmp_path / "wholebody.pth")
+    model = load_checkpoint_model(tmp_path / "wholebody.pth", layout="wholebody")
+    assert (model.cfg.layout, model.cfg.num_keypoints) == ("wholebody", 133)
+    torch.testing.assert_close(
+        _forward(model), official_moe_forward(sd, X, 5, heads=4, part=PART), rtol=1e-4, atol=1e-5
+    )
+    assert load_checkpoint_model(tmp_path / "apt36k.pth", layout="apt36k").cfg.layout == "ap10k"

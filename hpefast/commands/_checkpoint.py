@@ -116,7 +116,9 @@ def load_checkpoint_model(
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
-    if layout is not None:
+    if layout is not None and layout not in VITPOSE_PLUS_DATASETS:
+        # ViTPose+'s dataset names are accepted as the converter names them (``wholebody`` has no
+        # registered schema yet: such a model exports, but is not scored or drawn)
         from hpefast.keypoints import get_schema
 
         try:

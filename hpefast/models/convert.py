@@ -309,8 +309,9 @@ def load_official(
     if layout is None and expert is not None:
         e = _expert_index(expert)
         if e < len(VITPOSE_PLUS_DATASETS):
-            # APT-36K uses the AP-10K keypoints.
-            layout = {"apt36k": "ap10k"}.get(VITPOSE_PLUS_DATASETS[e], VITPOSE_PLUS_DATASETS[e])
+            layout = VITPOSE_PLUS_DATASETS[e]
+    if layout == "apt36k":
+        layout = "ap10k"  # APT-36K uses the AP-10K keypoints
     if layout is not None:
         from hpefast.models.config import _layout_keypoints
 
