@@ -18,3 +18,6 @@ device = _tests.device
 shared_data = _tests.shared_data
 rng = _tests.rng
 _seed_torch = _tests._seed_torch
+# The `cuda` marker on GPU rows and HPEFAST_REQUIRE_CUDA=1 (scripts/gpu_check.sh), as in the tests.
+pytest_collection_modifyitems = _tests.pytest_collection_modifyitems
+pytest_runtest_makereport = _tests.pytest_runtest_makereport

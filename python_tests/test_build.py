@@ -153,3 +153,18 @@ def test_cli_lists_every_command():
 
     for name in COMMANDS:
         assert name in out.stdout
+
+
+def test_require_cuda_turns_cuda_skips_into_failures():
+    """HPEFAST_REQUIRE_CUDA=1 (scripts/gpu_check.sh): a CUDA test that cannot run fails, never skips."""
+    import os
+
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "cuda"]
+    cmd += ["python_tests/test_cuda_paths.py::test_scalar_argmax_order"]
+    env = {**os.environ, "HPEFAST_REQUIRE_CUDA": "1"}
+    required = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env, timeout=300)
+    if hpefast.cuda_available():
+        assert required.returncode == 0 and "1 passed" in required.stdout, required.stdout
+    else:  # without the variable the test is not even collected (no cuda device parameter)
+        assert required.returncode == 1, required.stdout
+        assert "HPEFAST_REQUIRE_CUDA=1 but CUDA is not usable" in required.stdout

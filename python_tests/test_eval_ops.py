@@ -117,6 +117,7 @@ def test_bad_input():
         oks(pred.transpose(0, 1).contiguous().transpose(0, 1), gt, vis, area, sig)
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_needs_same_device():
     import hpefast

@@ -340,6 +340,7 @@ def test_encode_decode_are_not_differentiable_but_accept_grad_inputs():
     assert not kp.requires_grad and not s.requires_grad
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not hpefast.cuda_available(), reason="needs CUDA kernels and a CUDA device")
 def test_cuda_current_stream_and_graph_capture():
     """The CUDA kernels run on torch's current stream (so they order with other work on it) and can be

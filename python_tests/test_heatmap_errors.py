@@ -134,6 +134,7 @@ def test_cuda_tensor_without_cuda_kernels():
         enc(keypoints=KP.cuda(), visible=VIS.cuda())
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not hpefast.cuda_available(), reason="needs CUDA")
 def test_mixed_devices():
     with pytest.raises(ValueError, match="visible"):

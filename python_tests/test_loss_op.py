@@ -225,6 +225,7 @@ def test_negative_or_nan_weight_is_refused_on_cpu(bad, dtype):
     assert torch.isfinite(union_heatmap_loss(pred, target, weight))
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not hpefast.cuda_available(), reason="needs CUDA kernels and a CUDA device")
 def test_cuda_non_positive_weight_is_unlabelled_without_a_check():
     """No host sync on CUDA: negative / NaN weights are read as 'not labelled', as documented."""
