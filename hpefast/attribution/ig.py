@@ -312,6 +312,7 @@ def _chunk_gradients(
                     stacklevel=3,
                 )
                 batched = False
+                target = target_fn(model_fn(xin), n)  # that backward freed the graph: forward again
         if not batched:
             per_joint = []
             for k in range(j):
