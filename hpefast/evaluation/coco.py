@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from hpefast.evaluation.columns import AnnColumns, columns_from_annotations
-from hpefast.evaluation.loading import parse_json, read_bytes, read_json, read_results_columns
+from hpefast.evaluation.loading import read_json, read_results_file
 
 
 def _is_array_like(obj: Any) -> bool:
@@ -242,12 +242,10 @@ class COCO:
         res.dataset["images"] = list(self.dataset.get("images", []))
         res.anno_file = [self.anno_file[0], resFile if isinstance(resFile, (str, os.PathLike)) else None]
         if isinstance(resFile, (str, os.PathLike)):
-            data = read_bytes(resFile, "loadRes")
-            table = read_results_columns(data)
+            table = read_results_file(resFile, "loadRes")
             if table is not None:
                 return self._results_from_table(res, table, allow_empty)
-            anns = parse_json(data, resFile, "loadRes")
-            del data
+            anns = read_json(resFile, "loadRes")
         elif isinstance(resFile, np.ndarray):
             anns = self.loadNumpyAnnotations(resFile)
         else:

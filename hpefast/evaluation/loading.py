@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import json
+import mmap
 import os
 from pathlib import Path
 from typing import Any
@@ -55,7 +56,20 @@ def read_json(path: str | os.PathLike, what: str) -> Any:
     return parse_json(read_bytes(path, what), path, what)
 
 
-def read_results_columns(data: bytes) -> dict[str, np.ndarray] | None:
+def read_results_file(path: str | os.PathLike, what: str = "loadRes") -> dict[str, np.ndarray] | None:
+    """:func:`read_results_columns` of a file, read through a memory map (no copy of the text)."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"{what}: no such file {str(p)!r}")
+    with open(p, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size == 0:
+            return read_results_columns(b"")
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as view:
+            return read_results_columns(view)
+
+
+def read_results_columns(data: bytes | mmap.mmap) -> dict[str, np.ndarray] | None:
     """Columns of a keypoint results json, or None when the general json path must read it.
 
     Returns:
