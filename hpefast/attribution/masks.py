@@ -45,7 +45,9 @@ def segmentation_mask(ann: dict[str, Any], height: int, width: int) -> np.ndarra
             rle = {"size": seg["size"], "counts": counts.encode() if isinstance(counts, str) else counts}
     else:
         raise ValueError(f"annotation {ann.get('id')}: unreadable 'segmentation' {str(seg)[:80]}")
-    return np.ascontiguousarray(mask_utils.decode(rle), dtype=np.uint8)
+    with warnings.catch_warnings():  # pycocotools' __array__ under numpy 2 (harmless)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return np.ascontiguousarray(mask_utils.decode(rle), dtype=np.uint8)
 
 
 def _box_mask(bbox: Sequence[float], height: int, width: int) -> np.ndarray:
