@@ -315,11 +315,12 @@ void cocoeval_accumulate(int64_t T, int64_t R, int64_t K, int64_t A, int64_t M, 
 // ---- cocojson (host-only: results json bytes -> numpy columns) ----
 
 // A numpy array that owns the vector's buffer (no copy).
-template <typename T>
-py::array owned_array(std::vector<T>&& v, std::vector<py::ssize_t> shape) {
-  auto* heap = new std::vector<T>(std::move(v));
-  py::capsule owner(heap, [](void* p) { delete static_cast<std::vector<T>*>(p); });
-  return py::array_t<T>(shape, heap->data(), owner);
+template <typename V>
+py::array owned_array(V&& v, std::vector<py::ssize_t> shape) {
+  using Vec = std::decay_t<V>;
+  auto* heap = new Vec(std::move(v));
+  py::capsule owner(heap, [](void* p) { delete static_cast<Vec*>(p); });
+  return py::array_t<typename Vec::value_type>(shape, heap->data(), owner);
 }
 
 // {"status", "reason", "image_id" [N] int64, "category_id" [N] int64, "score" [N] float64,

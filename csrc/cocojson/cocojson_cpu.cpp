@@ -4,13 +4,40 @@
 
 #include <charconv>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <utility>
 
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
 #include "common/parallel.h"
 
 namespace hpefast {
+
+namespace {
+constexpr size_t kHugePage = size_t(2) << 20;
+}  // namespace
+
+void* column_allocate(size_t bytes) {
+  if (bytes < kHugePage) {
+    void* p = std::malloc(bytes == 0 ? 1 : bytes);
+    if (p == nullptr) throw std::bad_alloc();
+    return p;
+  }
+  const size_t size = (bytes + kHugePage - 1) / kHugePage * kHugePage;
+  void* p = std::aligned_alloc(kHugePage, size);
+  if (p == nullptr) throw std::bad_alloc();
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  madvise(p, size, MADV_HUGEPAGE);  // advice only: without transparent huge pages nothing changes
+#endif
+  return p;
+}
+
+void column_deallocate(void* p, size_t) noexcept { std::free(p); }
+
 namespace {
 
 struct Fallback {
@@ -265,9 +292,21 @@ const char* parse_chunk(const char* begin, const char* stop, const char* end, Co
   }
 }
 
+// dst = the chunks' columns one after the other (dst sized without zeroing, copies in parallel).
 template <typename T>
-void append(std::vector<T>& dst, const std::vector<T>& src) {
-  dst.insert(dst.end(), src.begin(), src.end());
+void concat(Column<T>& dst, std::vector<CocoResultsColumns>& parts, Column<T> CocoResultsColumns::*column) {
+  std::vector<size_t> offsets{0};
+  for (auto& part : parts) offsets.push_back(offsets.back() + (part.*column).size());
+  dst.resize(offsets.back());
+  parallel_for(static_cast<int64_t>(parts.size()), 1, [&](int64_t b, int64_t e) {
+    for (int64_t c = b; c < e; ++c) {
+      auto& src = parts[static_cast<size_t>(c)].*column;
+      if (!src.empty()) {
+        std::memcpy(dst.data() + offsets[static_cast<size_t>(c)], src.data(), src.size() * sizeof(T));
+      }
+      Column<T>().swap(src);
+    }
+  });
 }
 
 void parse_all(const char* data, size_t size, CocoResultsColumns& out) {
@@ -303,18 +342,21 @@ void parse_all(const char* data, size_t size, CocoResultsColumns& out) {
   std::vector<const char*> stops(static_cast<size_t>(chunks));
   std::vector<int> closed(static_cast<size_t>(chunks), 0);
   std::vector<std::string> errors(static_cast<size_t>(chunks));
-  const int64_t est = std::max<int64_t>(16, bytes / 500 / chunks);
   parallel_for(chunks, 1, [&](int64_t b, int64_t e) {
     for (int64_t c = b; c < e; ++c) {
       auto& part = parts[static_cast<size_t>(c)];
       part.keypoint_len = -1;
-      part.image_id.reserve(est);
-      part.category_id.reserve(est);
-      part.score.reserve(est);
-      part.has_bbox.reserve(est);
-      part.bbox.reserve(est * 4);
-      part.keypoints.reserve(est * 51);
       const char* stop = c + 1 < chunks ? starts[static_cast<size_t>(c + 1)] : end;
+      // Upper bounds (address space only: pages are touched as they fill): a number takes at least two
+      // bytes with its separator, a result object more than 50.
+      const size_t span = static_cast<size_t>(stop - starts[static_cast<size_t>(c)]);
+      const size_t objects = span / 32 + 16;
+      part.image_id.reserve(objects);
+      part.category_id.reserve(objects);
+      part.score.reserve(objects);
+      part.has_bbox.reserve(objects);
+      part.bbox.reserve(objects * 4);
+      part.keypoints.reserve(span / 2 + 64);
       try {
         bool cl = false;
         stops[static_cast<size_t>(c)] = parse_chunk(starts[static_cast<size_t>(c)], stop, end, part, &cl);
@@ -350,22 +392,12 @@ void parse_all(const char* data, size_t size, CocoResultsColumns& out) {
   for (const auto& part : parts) {
     out.num_results += part.num_results;
   }
-  const size_t n = static_cast<size_t>(out.num_results);
-  out.image_id.reserve(n);
-  out.category_id.reserve(n);
-  out.score.reserve(n);
-  out.has_bbox.reserve(n);
-  out.bbox.reserve(n * 4);
-  out.keypoints.reserve(n * static_cast<size_t>(std::max<int64_t>(len, 0)));
-  for (auto& part : parts) {
-    append(out.image_id, part.image_id);
-    append(out.category_id, part.category_id);
-    append(out.score, part.score);
-    append(out.has_bbox, part.has_bbox);
-    append(out.bbox, part.bbox);
-    append(out.keypoints, part.keypoints);
-    part = CocoResultsColumns{};
-  }
+  concat(out.image_id, parts, &CocoResultsColumns::image_id);
+  concat(out.category_id, parts, &CocoResultsColumns::category_id);
+  concat(out.score, parts, &CocoResultsColumns::score);
+  concat(out.has_bbox, parts, &CocoResultsColumns::has_bbox);
+  concat(out.bbox, parts, &CocoResultsColumns::bbox);
+  concat(out.keypoints, parts, &CocoResultsColumns::keypoints);
 }
 
 }  // namespace
