@@ -290,11 +290,14 @@ class TopDownPredictor:
     def preprocess(self, image: Any, boxes: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Validate and crop: -> (crops [N, 3, H, W] float32 on the device, center [N, 2], scale [N, 2]
         float64 on the device, pixels)."""
-        from hpefast.data.transforms import box_to_center_scale
-
         image = check_image(image)
         height, width = int(image.shape[0]), int(image.shape[1])
-        b = check_boxes(boxes, (width, height))
+        return self._crop(image, check_boxes(boxes, (width, height)))
+
+    def _crop(self, image: Any, b: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """:meth:`preprocess` on a checked image and checked boxes [N, 4]."""
+        from hpefast.data.transforms import box_to_center_scale
+
         w, h = self.input_size
         if len(b) == 0:
             empty = torch.zeros((0, 2), dtype=torch.float64, device=self.device)
@@ -363,10 +366,26 @@ class TopDownPredictor:
         Returns:
             [N, K, 3] float32: (x, y) image pixels (pixel centres at integers) and the heatmap score.
             A numpy array for a numpy image; for a torch image, a tensor on the predictor's device.
+
+        The boxes go through crop, network and decode ``batch_size`` at a time, so memory does not grow
+        with the number of boxes (only the [N, K, 3] result does).
         """
-        crops, center, scale = self.preprocess(image, boxes)
-        out = self.postprocess(self.infer(crops), center, scale)
-        if isinstance(image, torch.Tensor):
+        as_tensor = isinstance(image, torch.Tensor)
+        image = check_image(image)
+        b = check_boxes(boxes, (int(image.shape[1]), int(image.shape[0])))
+        if len(b) > self.batch_size:  # move the image once, not once per chunk
+            if self.crop == "torch":  # [H, W, 3] uint8 on the device; _crop makes the float copy per chunk
+                t = torch.from_numpy(image) if isinstance(image, np.ndarray) else image
+                image = t.to(self.device)
+            elif isinstance(image, torch.Tensor):
+                image = image.cpu().numpy()
+        parts = []
+        for i in range(0, max(len(b), 1), self.batch_size):
+            crops, center, scale = self._crop(image, b[i : i + self.batch_size])
+            parts.append(self.postprocess(self.infer(crops), center, scale))
+            del crops
+        out = parts[0] if len(parts) == 1 else torch.cat(parts)
+        if as_tensor:
             return out
         return out.cpu().numpy()
 

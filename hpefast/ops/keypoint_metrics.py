@@ -4,8 +4,9 @@
 (pycocotools' formula); ``pckh`` marks the joints within the MPII head-normalised threshold. Both run
 compiled kernels (``csrc/oks``: CPU on all cores, CUDA on the current stream) registered as
 ``torch.library`` custom ops ``hpefast::oks`` / ``hpefast::pckh`` with fake implementations; ``oks``
-is differentiable in ``pred`` (an OKS loss), its backward written with torch ops. The numpy reference
-is :mod:`hpefast._reference.oks`; dataset-level COCO AP is :class:`hpefast.evaluation.COCOeval`.
+is differentiable in ``pred``, ``gt``, ``area`` and ``sigmas`` (an OKS loss), its backward written with
+torch ops. The numpy reference is :mod:`hpefast._reference.oks`; dataset-level COCO AP is
+:class:`hpefast.evaluation.COCOeval`.
 
 Example::
 
@@ -15,6 +16,7 @@ Example::
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -32,6 +34,13 @@ def _oks_op(
     pred: torch.Tensor, gt: torch.Tensor, visible: torch.Tensor, area: torch.Tensor, sigmas: torch.Tensor
 ) -> torch.Tensor:
     n, k = pred.shape[0], pred.shape[1]
+    # Value checks run here, in the op's real implementation: the same in eager mode and under
+    # torch.compile (fullgraph too: the wrapper has no data-dependent branch). CPU tensors only, so that
+    # validation on the GPU stays free of device-to-host synchronisation.
+    if sigmas.device.type == "cpu" and not bool((sigmas > 0).all() & torch.isfinite(sigmas).all()):
+        raise ValueError("sigmas must be finite and > 0")
+    if area.device.type == "cpu" and bool((area < 0).any() | torch.isnan(area).any()):
+        raise ValueError("area must be >= 0 (COCO object areas in pixels^2)")
     out = pred.new_empty((n,))
     if n == 0:
         return out
@@ -51,17 +60,31 @@ def _oks_setup(ctx, inputs, output):
 
 
 def _oks_backward(ctx, grad_out):
-    # d oks / d pred_k = -exp(-e_k) * (pred_k - gt_k) / (var_k * (area + eps)) / count, over visible k
+    # oks = sum_k vis_k exp(-e_k) / count, e_k = |pred_k - gt_k|^2 / (2 var_k (area + eps)), var_k = (2 s_k)^2
+    #   d oks / d pred_k = -exp(-e_k) (pred_k - gt_k) / (var_k (area + eps)) / count   (visible k)
+    #   d oks / d gt_k   = -d oks / d pred_k
+    #   d oks / d area   =  sum_k exp(-e_k) e_k / (area + eps) / count
+    #   d oks / d s_k    =  exp(-e_k) 2 e_k / s_k / count                              (summed over N)
+    # ``visible`` is a mask: no gradient.
     pred, gt, visible, area, sigmas = ctx.saved_tensors
+    need_pred, need_gt, _, need_area, need_sigmas = ctx.needs_input_grad
     vis = (visible > 0).to(pred.dtype)
     count = vis.sum(1).clamp_min(1.0)
     var = (2 * sigmas) ** 2
     diff = pred - gt
     denom = var[None, :] * (area[:, None] + OKS_EPS)
     e = (diff * diff).sum(-1) / denom / 2
-    w = torch.exp(-e) * vis / denom / count[:, None]
-    grad_pred = -(w * grad_out[:, None])[..., None] * diff
-    return grad_pred, None, None, None, None
+    g = torch.exp(-e) * vis / count[:, None] * grad_out[:, None]  # [N, K]
+    grad_pred = -(g / denom)[..., None] * diff
+    grad_area = (g * e).sum(1) / (area + OKS_EPS) if need_area else None
+    grad_sigmas = (g * e * 2 / sigmas[None, :]).sum(0) if need_sigmas else None
+    return (
+        grad_pred if need_pred else None,
+        -grad_pred if need_gt else None,
+        None,
+        grad_area,
+        grad_sigmas,
+    )
 
 
 torch.library.register_autograd("hpefast::oks", _oks_backward, setup_context=_oks_setup)
@@ -72,6 +95,8 @@ def _pckh_op(
     pred: torch.Tensor, gt: torch.Tensor, visible: torch.Tensor, headboxes: torch.Tensor, threshold: float
 ) -> torch.Tensor:
     n, k = pred.shape[0], pred.shape[1]
+    if not (math.isfinite(threshold) and threshold >= 0):  # here too: the wrapper's check is eager-only
+        raise ValueError(f"threshold must be finite and >= 0, got {threshold}")
     out = pred.new_empty((n, k))
     if n == 0:
         return out
@@ -109,7 +134,8 @@ def oks(
 
     ``oks_i = mean over visible k of exp(-|pred_ik - gt_ik|^2 / (2 * (area_i + eps) * (2 sigma_k)^2))``
     (pycocotools' ``computeOks`` for a gt with labelled joints; an instance with none gets 0).
-    Differentiable in ``pred``.
+    Differentiable in ``pred``, ``gt``, ``area`` and ``sigmas`` (``visible`` is a mask), in eager mode
+    and under ``torch.compile`` (``fullgraph=True`` included).
 
     Args:
         pred: float32 [N, K, 2] predicted (x, y), pixels.
@@ -133,12 +159,7 @@ def oks(
     sig = sig.contiguous()
     check_same_device(pred=pred, gt=gt, visible=vis, area=area, sigmas=sig)
     check_device_supported("pred", pred)
-    # Value checks need the data on the host: done for CPU tensors only, so that validation on the GPU
-    # during training stays free of device-to-host synchronisation.
-    if sig.device.type == "cpu" and not bool((sig > 0).all() & torch.isfinite(sig).all()):
-        raise ValueError("sigmas must be finite and > 0")
-    if area.device.type == "cpu" and bool((area < 0).any() | torch.isnan(area).any()):
-        raise ValueError("area must be >= 0 (COCO object areas in pixels^2)")
+    # sigma and area values are checked inside the op (CPU): the same in eager mode and torch.compile
     if k == 0:
         raise ValueError("pred must have at least one joint (K > 0)")
     return _oks_op(pred, gt, vis, area, sig)
@@ -173,10 +194,11 @@ def pckh(
     if vis.shape != (n, k):
         raise ValueError(f"visible must have shape [N, K] = {[n, k]}, got {list(visible.shape)}")
     check_tensor("headboxes", headboxes, dtype=torch.float32, shape=(n, 2, 2))
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
-        raise TypeError(f"threshold must be a number, got {type(threshold).__name__}")
-    if not np.isfinite(threshold) or threshold < 0:
-        raise ValueError(f"threshold must be finite and >= 0, got {threshold}")
+    if not torch.compiler.is_compiling():  # traced, a float is symbolic; the op re-checks its value
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
+            raise TypeError(f"threshold must be a number, got {type(threshold).__name__}")
+        if not np.isfinite(threshold) or threshold < 0:
+            raise ValueError(f"threshold must be finite and >= 0, got {threshold}")
     check_same_device(pred=pred, gt=gt, visible=vis, headboxes=headboxes)
     check_device_supported("pred", pred)
     if k == 0:

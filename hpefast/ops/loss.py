@@ -32,7 +32,12 @@ def _dtype_name(t: torch.Tensor) -> str:
 def _loss_fwd(
     pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, topk: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Returns (loss [], joint_loss [B, K], coef [B, K]); inputs validated, contiguous, one dtype."""
+    """Returns (loss [], joint_loss [B, K], coef [B, K]); inputs validated, contiguous, one dtype.
+
+    The weight values are checked here, in the op's real implementation, so the check runs the same in
+    eager mode and under ``torch.compile`` (which traces the fake implementation and calls this one)."""
+    if weight.device.type == "cpu":
+        _check_weight_values(weight)
     b, k = weight.shape
     pixels = pred.shape[2] * pred.shape[3]
     loss = pred.new_empty(())
@@ -128,8 +133,9 @@ def union_heatmap_loss(
         pred: [B, K, h, w] predicted heatmaps (float16/bfloat16 are computed in float32).
         target: [B, K, h, w] target heatmaps (e.g. from ``encode_heatmaps``).
         weight: [B, K] (or mmpose's [B, K, 1]) joint weights >= 0; 0 = not labelled (no loss, not counted).
-            On CPU a negative or NaN weight raises ValueError. On CUDA it is not checked (that would be a
-            host sync every step): there any weight that is not > 0 (negative, NaN) counts as not labelled.
+            On CPU a negative or NaN weight raises ValueError, in eager mode and under ``torch.compile``
+            alike. On CUDA it is not checked (that would be a host sync every step): there any weight
+            that is not > 0 (negative, NaN) counts as not labelled.
         ohkm_topk: None, or k in [1, K]: keep only each sample's k largest joint losses (OHKM).
     Returns:
         scalar tensor: ``sum_selected w^2 * mean_pixels (pred - target)^2 / #selected`` (0 when nothing is
@@ -143,8 +149,6 @@ def union_heatmap_loss(
     check_tensor("weight", weight, dtype=_FLOATS + (torch.bool,), shape=(b, k), contiguous=False)
     check_same_device(pred=pred, target=target, weight=weight)
     check_device_supported("pred", pred)
-    if weight.device.type == "cpu" and weight.dtype != torch.bool and not torch.compiler.is_compiling():
-        _check_weight_values(weight)
     if ohkm_topk is not None:
         if isinstance(ohkm_topk, bool) or not isinstance(ohkm_topk, int):
             raise TypeError(f"ohkm_topk must be None or an int, got {ohkm_topk!r}")
