@@ -197,6 +197,7 @@ def integrated_gradients(
     visible: Tensor | None = None,
     codec: Any = None,
     chunk_size: int | None = None,
+    batched: bool = True,
 ) -> Tensor:
     """PoseIG attribution maps of every joint.
 
@@ -223,6 +224,9 @@ def integrated_gradients(
             default ``model_fn.codec`` when it has one, else ``"udp"`` (hpefast's).
         chunk_size: path steps per forward / batched backward (default: 8 // B on CPU, 64 // B on CUDA);
             halved automatically on a CUDA out-of-memory error.
+        batched: True: each step's J gradients from one batched backward (vmap over one-hot cotangents);
+            False: one backward per joint (input gradients only; the same numbers). An op without a
+            vmap rule switches to False by itself, with a warning.
 
     Returns:
         [B, J, H, W] attribution maps: summed over RGB, absolute, divided by each map's maximum (values in
@@ -251,7 +255,7 @@ def integrated_gradients(
     if chunk < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     total = torch.zeros(j, b, c, h, w, dtype=images.dtype, device=images.device)
-    batched = True
+    batched = bool(batched)
     i0 = 0
     while i0 < steps:
         i1 = min(i0 + chunk, steps)
