@@ -324,7 +324,8 @@ py::array owned_array(V&& v, std::vector<py::ssize_t> shape) {
 }
 
 // {"status", "reason", "image_id" [N] int64, "category_id" [N] int64, "score" [N] float64,
-//  "keypoints" [N, L] float64, "bbox" [N, 4] float64 (NaN where absent), "has_bbox" [N] uint8}.
+//  "keypoints" [N, L] float64, "bbox" [N, 4] float64 (NaN where absent), "has_bbox" [N] uint8,
+//  "extent" [N, 4] float64: x0, y0, x1, y1 of the keypoints}.
 py::dict cocojson_results(const py::buffer& data) {
   py::buffer_info info = data.request();
   HPEFAST_CHECK(info.itemsize == 1 && info.ndim == 1, "cocojson_results: data must be bytes");
@@ -345,6 +346,7 @@ py::dict cocojson_results(const py::buffer& data) {
   out["keypoints"] = owned_array(std::move(cols.keypoints), {n, len});
   out["bbox"] = owned_array(std::move(cols.bbox), {n, py::ssize_t(4)});
   out["has_bbox"] = owned_array(std::move(cols.has_bbox), {n});
+  out["extent"] = owned_array(std::move(cols.extent), {n, py::ssize_t(4)});
   return out;
 }
 

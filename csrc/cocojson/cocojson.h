@@ -69,6 +69,7 @@ struct CocoResultsColumns {
   Column<double> keypoints;     // [N * L]
   Column<double> bbox;          // [N * 4], NaN where absent
   Column<uint8_t> has_bbox;     // [N]
+  Column<double> extent;        // [N * 4] x0, y0, x1, y1: min / max of keypoints[0::3] and [1::3]
 };
 
 // Parses `size` bytes of a results json (UTF-8) with up to num_threads() threads.

@@ -2,6 +2,7 @@
 // a fallback to the general json path, never a guess, so the fast path cannot change a number.
 #include "cocojson/cocojson.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
@@ -203,6 +204,7 @@ void parse_object(Reader& r, CocoResultsColumns& out) {
   r.expect('{', "an entry that is not an object");
   unsigned seen = 0;
   double box[4] = {NAN, NAN, NAN, NAN};
+  double extent[4] = {NAN, NAN, NAN, NAN};
   r.skip_ws();
   if (r.peek() == '}') fallback("an empty result object");
   for (;;) {
@@ -230,9 +232,20 @@ void parse_object(Reader& r, CocoResultsColumns& out) {
         r.skip_ws();
         if (r.peek() == ']') fallback("empty keypoints");
         int64_t count = 0;
+        int axis = 0;  // 0: x, 1: y, 2: visibility / score
+        double x0 = INFINITY, y0 = INFINITY, x1 = -INFINITY, y1 = -INFINITY;
         for (;;) {
           r.skip_ws();
-          out.keypoints.push_back(r.number());
+          const double v = r.number();
+          out.keypoints.push_back(v);
+          if (axis == 0) {
+            x0 = std::min(x0, v);
+            x1 = std::max(x1, v);
+          } else if (axis == 1) {
+            y0 = std::min(y0, v);
+            y1 = std::max(y1, v);
+          }
+          axis = axis == 2 ? 0 : axis + 1;
           ++count;
           r.skip_ws();
           if (r.peek() == ',') {
@@ -242,6 +255,10 @@ void parse_object(Reader& r, CocoResultsColumns& out) {
           r.expect(']', "keypoints that are not a flat list of numbers");
           break;
         }
+        extent[0] = x0;
+        extent[1] = y0;
+        extent[2] = x1;
+        extent[3] = y1;
         if (out.keypoint_len < 0) out.keypoint_len = count;
         if (count != out.keypoint_len) fallback("keypoints of different lengths");
         break;
@@ -269,6 +286,7 @@ void parse_object(Reader& r, CocoResultsColumns& out) {
   }
   out.bbox.insert(out.bbox.end(), box, box + 4);
   out.has_bbox.push_back((seen & kBbox) ? 1 : 0);
+  out.extent.insert(out.extent.end(), extent, extent + 4);
   ++out.num_results;
 }
 
@@ -356,6 +374,7 @@ void parse_all(const char* data, size_t size, CocoResultsColumns& out) {
       part.score.reserve(objects);
       part.has_bbox.reserve(objects);
       part.bbox.reserve(objects * 4);
+      part.extent.reserve(objects * 4);
       part.keypoints.reserve(span / 2 + 64);
       try {
         bool cl = false;
@@ -397,6 +416,7 @@ void parse_all(const char* data, size_t size, CocoResultsColumns& out) {
   concat(out.score, parts, &CocoResultsColumns::score);
   concat(out.has_bbox, parts, &CocoResultsColumns::has_bbox);
   concat(out.bbox, parts, &CocoResultsColumns::bbox);
+  concat(out.extent, parts, &CocoResultsColumns::extent);
   concat(out.keypoints, parts, &CocoResultsColumns::keypoints);
 }
 

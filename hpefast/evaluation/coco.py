@@ -375,8 +375,11 @@ class COCO:
         else:
             if bad:
                 raise ValueError(f"loadRes: {bad}")
-            x, y = kp[:, 0::3], kp[:, 1::3]
-            x0, x1, y0, y1 = x.min(1), x.max(1), y.min(1), y.max(1)
+            if "extent" in table:  # min / max of x = [0::3] and y = [1::3], taken while reading
+                x0, y0, x1, y1 = table["extent"].T
+            else:
+                x, y = kp[:, 0::3], kp[:, 1::3]
+                x0, x1, y0, y1 = x.min(1), x.max(1), y.min(1), y.max(1)
             cols.area = (x1 - x0) * (y1 - y0)
             cols.bbox = np.stack([x0, y0, x1 - x0, y1 - y0], 1)
 

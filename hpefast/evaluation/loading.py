@@ -74,8 +74,9 @@ def read_results_columns(data: bytes | mmap.mmap) -> dict[str, np.ndarray] | Non
 
     Returns:
         {"image_id": [N] int64, "category_id": [N] int64, "score": [N] float64, "keypoints": [N, L]
-        float64, "bbox": [N, 4] float64 (NaN where a result has none), "has_bbox": [N] uint8}; the
-        numbers are those Python's ``json`` gives (correctly rounded doubles).
+        float64, "bbox": [N, 4] float64 (NaN where a result has none), "has_bbox": [N] uint8, "extent":
+        [N, 4] float64 x0, y0, x1, y1 of the keypoints (min / max of [0::3] and [1::3])}; the numbers are
+        those Python's ``json`` gives (correctly rounded doubles).
     """
     try:
         from hpefast._ext import lib
