@@ -15,7 +15,9 @@ def rel_coco(tmp_path_factory) -> Path:
     """A 6-image synthetic COCO-format training set (annotation json; images beside it in images/)."""
     from hpefast.data.synthetic import write_dataset
 
-    return write_dataset(tmp_path_factory.mktemp("rel_coco") / "coco", "coco", 6, seed=3, image_size=(160, 120))
+    return write_dataset(
+        tmp_path_factory.mktemp("rel_coco") / "coco", "coco", 6, seed=3, image_size=(160, 120)
+    )
 
 
 @pytest.fixture

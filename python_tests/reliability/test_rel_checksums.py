@@ -151,10 +151,8 @@ def test_tensorrt_engine_sidecar_carries_a_checksum(tmp_path):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from test_export import fake_tensorrt
 
-    from hpefast.export import build_engine
+    from hpefast.export import build_engine, to_onnx
     from hpefast.export.metadata import engine_info_path, verify_engine_checksum
-
-    from hpefast.export import to_onnx
 
     onnx_file = to_onnx(_tiny(), tmp_path / "m.onnx")
     engine = build_engine(onnx_file, tmp_path / "m.engine", trt=fake_tensorrt("10.13.0.35"))
