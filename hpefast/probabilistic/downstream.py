@@ -228,7 +228,9 @@ def _table_md(res: dict[str, Any]) -> str:
         f"Probabilistic 2D model on the test frames ({p['loss']} loss): NLL {p['nll']:.2f} nats/pose, "
         f"TAC {p['tac']:.3f} px vs its plain error {p['error_2d_px']:.3f} px, "
         f"95% ellipse coverage {100 * p['coverage95']:.1f}% (ideal 95%), "
-        f"rank correlation of 2D spread and 3D error of the mean (per joint, median) {p['median_rho']:.2f}.",
+        f"Rank correlation of the predicted 2D spread and the 3D error of the lifted mean: within each joint "
+        f"over frames (median over joints) {p['median_rho']:.2f}; across joints (mean spread vs mean error) "
+        f"{p['rho_across_joints']:.2f}.",
         "",
         "Per-joint MPJPE (mm):",
         "",
@@ -404,6 +406,8 @@ def run_downstream(cfg: DownstreamConfig, log: Callable[[str], None] | None = pr
         "mean_spread_px": float(unc.mean()),
         "rho_per_joint": rho,
         "median_rho": float(np.nanmedian(rho)),
+        # across joints (root excluded): do joints with larger predicted spread have larger 3D errors?
+        "rho_across_joints": _spearman(unc.mean(0)[1:], err3.mean(0)[1:]),
     }
     _plot(out / "uncertainty_vs_error.png", unc, err3, list(H36M_NAMES), rho)
     timings["total_s"] = time.perf_counter() - t_start
