@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "predict": ("predict", "run a model on an image with given boxes and draw the keypoints"),
     "translate": ("translate", "fit or evaluate a keypoint translator between dataset representations"),
     "analyze": ("analyze", "error analysis: per-joint bias, covariance and Gaussianity of residuals"),
+    "lift": ("lift", "2D-to-3D lifting on Human3.6M-format data: train, eval, synth (synthetic data)"),
     "attribute": ("attribute", "PoseIG attribution maps and indices (DI/FI/LI/RI) of a model on COCO data"),
     "study": ("study", "research studies that train both sides on equal budgets and write the table"),
 }
