@@ -326,7 +326,15 @@ class COCO:
         else:
             known = set(ids)
             values = image_ids.tolist() if isinstance(image_ids, np.ndarray) else image_ids
-            bad = [i for i, v in enumerate(values) if _hashable(v, f"result {i} image_id") not in known]
+            try:
+                all_known = known.issuperset(values)
+            except TypeError:  # an unhashable id: name it
+                all_known = False
+            bad = (
+                []
+                if all_known
+                else [i for i, v in enumerate(values) if _hashable(v, f"result {i} image_id") not in known]
+            )
             unknown = [values[i] for i in bad]
         if len(bad):
             raise ValueError(

@@ -163,7 +163,7 @@ def columns_from_annotations(
     area = _float_column([a.get("area", _NAN) for a in anns], "area", label, what)
     boxes = [a.get("bbox") for a in anns]
     bbox = np.full((n, 4), _NAN)
-    if n:
+    if n and boxes.count(None) != n:
         try:
             bbox = np.asarray(
                 [b if b is not None and len(b) == 4 else (_NAN,) * 4 for b in boxes], dtype=np.float64
