@@ -67,6 +67,23 @@ _NAMES = {
         )
     },
     "write_h36m": "hpefast.lifting.synthetic",
+    "LinearModel": "hpefast.lifting.models",
+    "TemporalModel": "hpefast.lifting.models",
+    "build_lifter": "hpefast.lifting.models",
+    "LiftConfig": "hpefast.lifting.config",
+    "load_lift_config": "hpefast.lifting.config",
+    **{
+        n: "hpefast.lifting.train"
+        for n in (
+            "train_lifter",
+            "evaluate_lifter",
+            "predict_sequence",
+            "mean_pose_baseline",
+            "save_lifter",
+            "load_lifter",
+            "load_split",
+        )
+    },
 }
 __all__ = sorted(_NAMES)
 __getattr__, __dir__ = lazy_names(__name__, _NAMES)
