@@ -146,3 +146,20 @@ def test_quick_study_end_to_end_from_the_cli(tmp_path, capsys):
     assert res["kinds"]["deterministic"]["error_2d_px"] == pytest.approx(float(e2d))
     # the lifter's input for the gt kind is exactly the projected ground truth
     assert res["kinds"]["gt"]["error_2d_px"] is None
+
+
+def test_cli_bad_input_is_a_one_line_error(tmp_path, capsys):
+    assert (
+        cli_main(["study", "downstream", "--out", str(tmp_path / "o"), "--data", str(tmp_path / "none")]) == 2
+    )
+    assert "does not exist" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert (
+        cli_main(["study", "downstream", "--out", str(tmp_path / "o"), "--data", str(tmp_path / "empty")])
+        == 2
+    )
+    assert "h36m_train.json not found" in capsys.readouterr().err
+    assert cli_main(["study", "downstream", "--quick", "--out", str(tmp_path / "o"), "--samples", "0"]) == 2
+    assert "samples must be >= 1" in capsys.readouterr().err
+    assert cli_main(["study"]) == 2
+    assert "choose a study" in capsys.readouterr().err
