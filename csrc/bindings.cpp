@@ -350,6 +350,42 @@ py::dict cocojson_results(const py::buffer& data) {
   return out;
 }
 
+// {"status", "reason", "id" / "image_id" / "category_id" [N] int64, "keypoints" [N, L] float64,
+//  "area" [N], "bbox" [N, 4], "num_keypoints" [N] float64 (NaN where absent or null), "iscrowd" [N] uint8,
+//  "image_ids" [I] int64, "has_annotations", "has_images", "categories" (begin, end) byte range or None}.
+py::dict cocojson_ground_truth(const py::buffer& data) {
+  py::buffer_info info = data.request();
+  HPEFAST_CHECK(info.itemsize == 1 && info.ndim == 1, "cocojson_ground_truth: data must be bytes");
+  hpefast::CocoGroundTruthColumns cols;
+  {
+    py::gil_scoped_release release;
+    hpefast::parse_coco_ground_truth(static_cast<const char*>(info.ptr), static_cast<size_t>(info.size), cols);
+  }
+  py::dict out;
+  out["status"] = cols.status;
+  out["reason"] = cols.reason;
+  if (cols.status != hpefast::kResultsOk) return out;
+  const py::ssize_t n = cols.num_annotations;
+  const py::ssize_t len = std::max<int64_t>(cols.keypoint_len, 0);
+  out["id"] = owned_array(std::move(cols.id), {n});
+  out["image_id"] = owned_array(std::move(cols.image_id), {n});
+  out["category_id"] = owned_array(std::move(cols.category_id), {n});
+  out["keypoints"] = owned_array(std::move(cols.keypoints), {n, len});
+  out["area"] = owned_array(std::move(cols.area), {n});
+  out["bbox"] = owned_array(std::move(cols.bbox), {n, py::ssize_t(4)});
+  out["num_keypoints"] = owned_array(std::move(cols.num_keypoints), {n});
+  out["iscrowd"] = owned_array(std::move(cols.iscrowd), {n});
+  out["image_ids"] = owned_array(std::move(cols.image_ids), {py::ssize_t(cols.image_ids.size())});
+  out["has_annotations"] = cols.has_annotations;
+  out["has_images"] = cols.has_images;
+  if (cols.categories_begin >= 0) {
+    out["categories"] = py::make_tuple(cols.categories_begin, cols.categories_end);
+  } else {
+    out["categories"] = py::none();
+  }
+  return out;
+}
+
 // ---- runtime ----
 
 py::dict build_info() {
@@ -401,4 +437,5 @@ PYBIND11_MODULE(_C, m) {
   m.def("cocoeval_match", &cocoeval_match, "COCO keypoint eval step 3b: greedy matching per area and threshold");
   m.def("cocoeval_accumulate", &cocoeval_accumulate, "COCO accumulate: precision / recall / scores");
   m.def("cocojson_results", &cocojson_results, "COCO keypoint results json (bytes) -> numpy columns");
+  m.def("cocojson_ground_truth", &cocojson_ground_truth, "COCO ground-truth json (bytes) -> numpy columns");
 }

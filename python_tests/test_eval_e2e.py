@@ -178,6 +178,78 @@ def test_reader_errors_match_the_dict_path(tmp_path):
     assert COCO(gt_path).loadRes(str(tmp_path / "empty.json"), allow_empty=True).dataset["annotations"] == []
 
 
+GT_FILES = ["cocomini_person_keypoints_val2017.json", "example_coco_val.json", "crowd_case_gt.json"]
+
+
+@needs_reader
+@pytest.mark.parametrize("name", GT_FILES)
+def test_ground_truth_reader_matches_the_json_objects(shared_data, name):
+    from hpefast.evaluation.columns import columns_from_annotations
+
+    path = shared_data / "eval" / "coco" / name
+    data = path.read_bytes()
+    assert loading.read_ground_truth_columns(data) is not None  # real files: segmentation and all
+    reference = json.loads(data)
+    g = COCO(path)
+    assert g._pending  # not parsed into Python objects yet
+    expected = columns_from_annotations(reference["annotations"])
+    got = g.columns()
+    for field in (
+        "ids",
+        "image_ids",
+        "category_ids",
+        "keypoints",
+        "area",
+        "bbox",
+        "iscrowd",
+        "num_keypoints",
+    ):
+        np.testing.assert_array_equal(getattr(got, field), getattr(expected, field), err_msg=field)
+    np.testing.assert_array_equal(got.id_keys, expected.id_keys)
+    assert g.getImgIds() == [img["id"] for img in reference["images"]]
+    assert g.getCatIds() == [c["id"] for c in reference["categories"]]
+    assert g._pending  # the queries COCOeval makes parse nothing
+    assert g.dataset == reference  # and pycocotools' view is the json itself
+    assert set(g.anns) == {a["id"] for a in reference["annotations"]}
+
+
+@needs_reader
+def test_ground_truth_evaluation_never_builds_the_objects(shared_data):
+    path = shared_data / "eval" / "coco" / "example_coco_val.json"
+    g = COCO(path)
+    E = COCOeval(g, g.loadRes(str(shared_data / "eval" / "coco" / "example_coco_preds.json")), "keypoints")
+    E.evaluate()
+    E.accumulate()
+    with contextlib.redirect_stdout(io.StringIO()):
+        E.summarize()
+    assert g._pending and E.cocoDt._pending
+    expected = [0.8608896054440609, 0.993145468392993, 0.9108910891089109, 0.7755775577557756]
+    np.testing.assert_allclose(E.stats[:4], expected, rtol=0, atol=1e-12)
+    assert E.cocoDt.dataset["images"] == json.loads(path.read_text())["images"]  # pycocotools' copy
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        b'{"annotations": [{"id": "1", "image_id": 1, "category_id": 1, "keypoints": [1, 2, 2]}]}',
+        b'{"annotations": [{"id": 1, "image_id": 1.5, "category_id": 1, "keypoints": [1, 2, 2]}]}',
+        b'{"annotations": [{"id": 1, "image_id": 1, "category_id": 1}]}',
+        b'{"annotations": [{"id": 1, "image_id": 1, "category_id": 1, "keypoints": [1, 2, 2], "bbox": [1]}]}',
+        b'{"annotations": [{"id": 1, "id": 2, "image_id": 1, "category_id": 1, "keypoints": [1, 2, 2]}]}',
+        b'{"images": [{"id": 1, "file_name": "\xff.jpg"}]}',
+        b'{"images": [{"id": 1, "file_name": "a\\qb.jpg"}]}',
+        b'{"images": [{"id": "x"}]}',
+        b'{"images": [], "images": []}',
+        b'{"categories": {"id": 1}}',
+        b'{"info": [1, 2,]}',
+        b'{"images": []} trailing',
+        b"[]",
+    ],
+)
+def test_ground_truth_other_shapes_take_the_general_path(text):
+    assert loading.read_ground_truth_columns(text) is None
+
+
 def test_lazy_index_follows_pycocotools_usage():
     gt, res = make_coco_keypoints(num_images=8, seed=1)
     g = COCO(copy.deepcopy(gt))

@@ -75,4 +75,30 @@ struct CocoResultsColumns {
 // Parses `size` bytes of a results json (UTF-8) with up to num_threads() threads.
 void parse_coco_results(const char* data, size_t size, CocoResultsColumns& out);
 
+// A COCO ground-truth json ({"images": [...], "annotations": [...], "categories": [...], ...}): the
+// annotations' evaluation fields as columns, the image ids, and where the categories list lies (Python
+// reads that slice itself). Every other value (segmentation, info, licenses, other keys) is checked and
+// skipped. Non-integer ids, missing or ragged keypoints, odd bboxes, duplicate keys: kResultsFallback.
+struct CocoGroundTruthColumns {
+  int status = kResultsOk;
+  std::string reason;
+  int64_t num_annotations = 0;  // N
+  int64_t keypoint_len = -1;    // L (the same for all), -1 when N == 0
+  Column<int64_t> id;           // [N]
+  Column<int64_t> image_id;     // [N]
+  Column<int64_t> category_id;  // [N]
+  Column<double> keypoints;     // [N * L]
+  Column<double> area;          // [N], NaN where absent or null
+  Column<double> bbox;          // [N * 4], NaN where absent or null
+  Column<double> num_keypoints; // [N], NaN where absent or null
+  Column<uint8_t> iscrowd;      // [N], 1 where truthy
+  Column<int64_t> image_ids;    // images[i]["id"], file order
+  bool has_annotations = false;
+  bool has_images = false;
+  int64_t categories_begin = -1;  // byte range [begin, end) of the "categories" value, -1 if absent
+  int64_t categories_end = -1;
+};
+
+void parse_coco_ground_truth(const char* data, size_t size, CocoGroundTruthColumns& out);
+
 }  // namespace hpefast

@@ -3,6 +3,7 @@
 #include "cocojson/cocojson.h"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
@@ -166,6 +167,108 @@ class Reader {
     }
     if (p_ < end_ && (*p_ == '.' || *p_ == 'e' || *p_ == 'E' || is_digit(*p_))) fallback("a non-integer id");
     return neg ? -static_cast<int64_t>(v) : static_cast<int64_t>(v);
+  }
+
+  // Past a string (at its opening quote): escapes and UTF-8 checked as a json parser does.
+  void skip_string() {
+    expect('"', "a value that is not a string");
+    while (p_ < end_) {
+      const unsigned char c = static_cast<unsigned char>(*p_);
+      if (c == '"') {
+        ++p_;
+        return;
+      }
+      if (c < 0x20) fallback("a control character in a string");
+      if (c == '\\') {
+        ++p_;
+        if (p_ >= end_) break;
+        const char e = *p_++;
+        if (e == 'u') {
+          for (int i = 0; i < 4; ++i) {
+            if (p_ >= end_ || !std::isxdigit(static_cast<unsigned char>(*p_))) fallback("a bad \\u escape");
+            ++p_;
+          }
+        } else if (!std::strchr("\"\\/bfnrt", e) || e == '\0') {
+          fallback("a bad escape");
+        }
+        continue;
+      }
+      if (c < 0x80) {
+        ++p_;
+        continue;
+      }
+      // UTF-8: the lead byte gives the length; continuation bytes are 10xxxxxx (overlong / surrogate
+      // forms are left to the general path's decoder, which sees the same bytes when it is used)
+      const int len = (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+      if (len == 0 || c < 0xC2 || c > 0xF4) fallback("text that is not UTF-8");
+      for (int i = 1; i < len; ++i) {
+        if (p_ + i >= end_ || (static_cast<unsigned char>(p_[i]) >> 6) != 0x2) fallback("text that is not UTF-8");
+      }
+      p_ += len;
+    }
+    fallback("an unterminated string");
+  }
+
+  // Past any json value (strictly: a malformed one is a fallback, never skipped over).
+  void skip_value(int depth = 0) {
+    if (depth > 256) fallback("nesting deeper than 256");
+    skip_ws();
+    const char c = peek();
+    if (c == '"') {
+      skip_string();
+    } else if (c == '{' || c == '[') {
+      const char close = c == '{' ? '}' : ']';
+      ++p_;
+      skip_ws();
+      if (peek() == close) {
+        ++p_;
+        return;
+      }
+      for (;;) {
+        skip_ws();
+        if (close == '}') {
+          skip_string();
+          skip_ws();
+          expect(':', "a key without ':'");
+        }
+        skip_value(depth + 1);
+        skip_ws();
+        if (peek() == ',') {
+          ++p_;
+          continue;
+        }
+        expect(close, "a list or object without its closing bracket");
+        return;
+      }
+    } else if (c == 't' || c == 'f' || c == 'n') {
+      literal();
+    } else {
+      number();
+    }
+  }
+
+  // true -> 1, false -> 0, null -> -1.
+  int literal() {
+    auto word = [&](const char* w, int value) {
+      const size_t n = std::strlen(w);
+      if (static_cast<size_t>(end_ - p_) < n || std::memcmp(p_, w, n) != 0) fallback("an unknown literal");
+      p_ += n;
+      return value;
+    };
+    const char c = peek();
+    if (c == 't') return word("true", 1);
+    if (c == 'f') return word("false", 0);
+    if (c == 'n') return word("null", -1);
+    fallback("an unknown literal");
+  }
+
+  // A number, or NaN for null (Python's float column of None is NaN).
+  double number_or_null() {
+    if (peek() == 'n') {
+      literal();
+      return NAN;
+    }
+    return number();
   }
 
   // The raw bytes of a key (no escapes allowed: every key the fast path knows is plain ASCII).
@@ -420,7 +523,219 @@ void parse_all(const char* data, size_t size, CocoResultsColumns& out) {
   concat(out.keypoints, parts, &CocoResultsColumns::keypoints);
 }
 
+// ---- ground truth ----
+
+enum GtField : unsigned {
+  kGtId = 1,
+  kGtImage = 2,
+  kGtCategory = 4,
+  kGtKeypoints = 8,
+  kGtNumKeypoints = 16,
+  kGtArea = 32,
+  kGtBbox = 64,
+  kGtCrowd = 128,
+};
+
+inline unsigned gt_field_of(const char* k, size_t n) {
+  auto is = [&](const char* name) { return n == std::strlen(name) && std::memcmp(k, name, n) == 0; };
+  if (is("id")) return kGtId;
+  if (is("image_id")) return kGtImage;
+  if (is("category_id")) return kGtCategory;
+  if (is("keypoints")) return kGtKeypoints;
+  if (is("num_keypoints")) return kGtNumKeypoints;
+  if (is("area")) return kGtArea;
+  if (is("bbox")) return kGtBbox;
+  if (is("iscrowd")) return kGtCrowd;
+  return 0;
+}
+
+// Calls item(r) for each element of the list at r (which is at its '[').
+template <typename F>
+void for_each_item(Reader& r, F&& item) {
+  r.expect('[', "a value that is not a list");
+  r.skip_ws();
+  if (r.peek() == ']') {
+    r.expect(']', "");
+    return;
+  }
+  for (;;) {
+    r.skip_ws();
+    item(r);
+    r.skip_ws();
+    if (r.peek() == ',') {
+      r.expect(',', "");
+      continue;
+    }
+    r.expect(']', "a list without ']'");
+    return;
+  }
+}
+
+// Calls member(r, key, length) for each member of the object at r (at its '{'), r then at the value.
+template <typename F>
+void for_each_member(Reader& r, F&& member) {
+  r.expect('{', "an entry that is not an object");
+  r.skip_ws();
+  if (r.peek() == '}') {
+    r.expect('}', "");
+    return;
+  }
+  for (;;) {
+    r.skip_ws();
+    auto [k, n] = r.key();
+    r.skip_ws();
+    r.expect(':', "a key without ':'");
+    r.skip_ws();
+    member(r, k, n);
+    r.skip_ws();
+    if (r.peek() == ',') {
+      r.expect(',', "");
+      continue;
+    }
+    r.expect('}', "an object without '}'");
+    return;
+  }
+}
+
+void parse_gt_annotation(Reader& r, CocoGroundTruthColumns& out) {
+  unsigned seen = 0;
+  double area = NAN, num_kp = NAN, box[4] = {NAN, NAN, NAN, NAN};
+  uint8_t crowd = 0;
+  for_each_member(r, [&](Reader& r, const char* k, size_t n) {
+    const unsigned f = gt_field_of(k, n);
+    if (f == 0) {
+      r.skip_value();  // segmentation, and any other field
+      return;
+    }
+    if (seen & f) fallback("a duplicate key");
+    seen |= f;
+    switch (f) {
+      case kGtId:
+        out.id.push_back(r.integer());
+        break;
+      case kGtImage:
+        out.image_id.push_back(r.integer());
+        break;
+      case kGtCategory:
+        out.category_id.push_back(r.integer());
+        break;
+      case kGtKeypoints: {
+        int64_t count = 0;
+        for_each_item(r, [&](Reader& r) {
+          out.keypoints.push_back(r.number());
+          ++count;
+        });
+        if (count == 0) fallback("empty keypoints");
+        if (out.keypoint_len < 0) out.keypoint_len = count;
+        if (count != out.keypoint_len) fallback("keypoints of different lengths");
+        break;
+      }
+      case kGtNumKeypoints:
+        num_kp = r.number_or_null();
+        break;
+      case kGtArea:
+        area = r.number_or_null();
+        break;
+      case kGtBbox:
+        if (r.peek() == 'n') {
+          r.literal();
+          break;
+        }
+        r.expect('[', "a bbox that is not a list");
+        for (int i = 0; i < 4; ++i) {
+          r.skip_ws();
+          box[i] = r.number();
+          r.skip_ws();
+          r.expect(i < 3 ? ',' : ']', "a bbox that is not 4 numbers");
+        }
+        break;
+      case kGtCrowd: {
+        const char c = r.peek();
+        if (c == 't' || c == 'f' || c == 'n') {
+          crowd = r.literal() == 1 ? 1 : 0;
+        } else {
+          crowd = r.number() != 0.0 ? 1 : 0;
+        }
+        break;
+      }
+    }
+  });
+  const unsigned need = kGtId | kGtImage | kGtCategory | kGtKeypoints;
+  if ((seen & need) != need) fallback("an annotation without id, image_id, category_id or keypoints");
+  out.area.push_back(area);
+  out.num_keypoints.push_back(num_kp);
+  out.iscrowd.push_back(crowd);
+  out.bbox.insert(out.bbox.end(), box, box + 4);
+  ++out.num_annotations;
+}
+
+void parse_gt_all(const char* data, size_t size, CocoGroundTruthColumns& out) {
+  const char* end = data + size;
+  if (size >= 3 && static_cast<unsigned char>(data[0]) == 0xEF) fallback("a byte-order mark");
+  Reader r(data, end);
+  r.skip_ws();
+  const size_t objects = size / 48 + 16;
+  out.keypoint_len = -1;
+  out.id.reserve(objects);
+  out.image_id.reserve(objects);
+  out.category_id.reserve(objects);
+  out.area.reserve(objects);
+  out.num_keypoints.reserve(objects);
+  out.iscrowd.reserve(objects);
+  out.bbox.reserve(objects * 4);
+  out.keypoints.reserve(size / 2 + 64);
+  out.image_ids.reserve(objects);
+  bool seen_categories = false;
+  for_each_member(r, [&](Reader& r, const char* k, size_t n) {
+    const std::string key(k, n);
+    if (key == "annotations") {
+      if (out.has_annotations) fallback("a duplicate key");
+      out.has_annotations = true;
+      for_each_item(r, [&](Reader& r) { parse_gt_annotation(r, out); });
+    } else if (key == "images") {
+      if (out.has_images) fallback("a duplicate key");
+      out.has_images = true;
+      for_each_item(r, [&](Reader& r) {
+        bool has_id = false;
+        for_each_member(r, [&](Reader& r, const char* k, size_t n) {
+          if (n == 2 && k[0] == 'i' && k[1] == 'd') {
+            if (has_id) fallback("a duplicate key");
+            has_id = true;
+            out.image_ids.push_back(r.integer());
+          } else {
+            r.skip_value();
+          }
+        });
+        if (!has_id) fallback("an image without 'id'");
+      });
+    } else if (key == "categories") {
+      if (seen_categories) fallback("a duplicate key");
+      seen_categories = true;
+      if (r.peek() != '[') fallback("categories that are not a list");
+      out.categories_begin = r.pos() - data;
+      r.skip_value();
+      out.categories_end = r.pos() - data;
+    } else {
+      r.skip_value();
+    }
+  });
+  r.skip_ws();
+  if (!r.at_end()) fallback("text after the object");
+}
+
 }  // namespace
+
+void parse_coco_ground_truth(const char* data, size_t size, CocoGroundTruthColumns& out) {
+  out = CocoGroundTruthColumns{};
+  try {
+    parse_gt_all(data, size, out);
+    out.status = kResultsOk;
+  } catch (const Fallback& f) {
+    out = CocoGroundTruthColumns{};
+    out.status = kResultsFallback;
+    out.reason = f.reason.empty() ? "a syntax error" : f.reason;
+  }
+}
 
 void parse_coco_results(const char* data, size_t size, CocoResultsColumns& out) {
   out = CocoResultsColumns{};

@@ -19,7 +19,13 @@ from typing import Any
 import numpy as np
 
 from hpefast.evaluation.columns import AnnColumns, columns_from_annotations
-from hpefast.evaluation.loading import read_json, read_results_file
+from hpefast.evaluation.loading import (
+    parse_json,
+    read_bytes,
+    read_ground_truth_columns,
+    read_json,
+    read_results_file,
+)
 
 
 def _is_array_like(obj: Any) -> bool:
@@ -62,7 +68,10 @@ class COCO:
 
     def __init__(self, annotation_file: str | os.PathLike | dict | None = None) -> None:
         self._dataset: dict[str, Any] = {}
-        self._pending: Any = None  # builds dataset["annotations"] on first use (columnar results)
+        # steps that complete the dataset on first use (json text not parsed yet, result dicts not made)
+        self._pending: list = []
+        self._lazy_ids: list | None = None  # image ids and categories while the dataset is pending
+        self._lazy_categories: list | None = None
         self._index: _Index | None = None  # built on first use of anns / imgs / cats / imgToAnns / catToImgs
         self._columns: AnnColumns | None = None
         self.anno_file = [annotation_file] if not isinstance(annotation_file, dict) else [None]
@@ -71,7 +80,12 @@ class COCO:
         if isinstance(annotation_file, dict):
             dataset = annotation_file
         elif isinstance(annotation_file, (str, os.PathLike)):
-            dataset = _load_json(annotation_file, "COCO")
+            data = read_bytes(annotation_file, "COCO")
+            table = read_ground_truth_columns(data)
+            if table is not None:
+                self._init_from_table(data, table, annotation_file)
+                return
+            dataset = parse_json(data, annotation_file, "COCO")
         else:
             raise TypeError(f"annotation_file must be a path or a dict, got {type(annotation_file).__name__}")
         if not isinstance(dataset, dict):
@@ -81,18 +95,62 @@ class COCO:
         self._dataset = dataset
         _check_lists(dataset)
 
+    def _init_from_table(self, data: bytes, table: dict, path: str | os.PathLike) -> None:
+        """Ground truth from the compiled reader: the columns now, the json objects on first use."""
+        n = len(table["id"])
+        kp = table["keypoints"] if n else None
+        bad = None
+        if kp is not None and kp.shape[1] % 3 != 0:
+            bad = (
+                f"annotation id {table['id'][0]} (image {table['image_id'][0]}) has {kp.shape[1]} keypoint "
+                "values, not a multiple of 3"
+            )
+            kp = None
+        self._columns = AnnColumns(
+            ids=table["id"].astype(np.float64),
+            image_ids=table["image_id"],
+            category_ids=table["category_id"],
+            keypoints=kp,
+            bad_keypoints=bad,
+            area=table["area"],
+            bbox=table["bbox"],
+            iscrowd=table["iscrowd"],
+            num_keypoints=table["num_keypoints"],
+            score=np.full(n, np.nan),
+            id_keys=table["id"],
+        )
+        self._lazy_ids = table["image_ids"].tolist()
+        span = table["categories"]
+        self._lazy_categories = [] if span is None else parse_json(data[span[0] : span[1]], path, "COCO")
+
+        def parse(_: dict) -> dict:
+            dataset = parse_json(data, path, "COCO")
+            _check_lists(dataset)
+            return dataset
+
+        self._pending = [parse]
+
     # ------------------------------------------------------------------ lazy views
     @property
     def dataset(self) -> dict[str, Any]:
-        """The json content as pycocotools keeps it (result dicts are made on first use)."""
-        if self._pending is not None:
-            build, self._pending = self._pending, None
-            self._dataset["annotations"] = build()
+        """The json content as pycocotools keeps it (parsed, and result dicts made, on first use)."""
+        while self._pending:
+            step = self._pending.pop(0)
+            self._dataset = step(self._dataset)
+            if not self._pending:
+                self._lazy_ids = self._lazy_categories = None
         return self._dataset
 
     @dataset.setter
     def dataset(self, value: dict[str, Any]) -> None:
-        self._dataset, self._pending, self._columns = value, None, None
+        self._dataset, self._pending, self._columns = value, [], None
+        self._lazy_ids = self._lazy_categories = None
+
+    def _categories(self) -> list:
+        """``dataset["categories"]`` without parsing the rest of a pending json."""
+        if self._pending and self._lazy_categories is not None:
+            return self._lazy_categories
+        return self.dataset.get("categories", [])
 
     anns = _index_property("anns")
     imgs = _index_property("imgs")
@@ -138,6 +196,8 @@ class COCO:
         """The image ids in file order without repeats (``list(imgs)``), without building the index."""
         if self._index is not None:
             return list(self._index.imgs.keys())
+        if self._pending and self._lazy_ids is not None:
+            return list(dict.fromkeys(self._lazy_ids))
         images = self.dataset.get("images", [])
         try:
             return list(dict.fromkeys([img["id"] for img in images]))
@@ -181,7 +241,7 @@ class COCO:
         catNms = catNms if _is_array_like(catNms) else [catNms]
         supNms = supNms if _is_array_like(supNms) else [supNms]
         catIds = catIds if _is_array_like(catIds) else [catIds]
-        cats = self.dataset.get("categories", [])
+        cats = self._categories()
         if not (len(catNms) == len(supNms) == len(catIds) == 0):
             cats = cats if len(catNms) == 0 else [c for c in cats if c["name"] in catNms]
             cats = cats if len(supNms) == 0 else [c for c in cats if c["supercategory"] in supNms]
@@ -238,8 +298,14 @@ class COCO:
                 non-finite scores, keypoints of unequal or non-triplet length, missing fields.
         """
         res = COCO()
-        res.dataset["info"] = copy.deepcopy(self.dataset.get("info", {}))
-        res.dataset["images"] = list(self.dataset.get("images", []))
+
+        def base(ds: dict) -> dict:  # pycocotools copies the ground truth's info and images
+            info = copy.deepcopy(self.dataset.get("info", {}))
+            return {"info": info, "images": list(self.dataset.get("images", []))} | ds
+
+        res._pending = [base]
+        res._lazy_ids = self._image_ids()
+        res._lazy_categories = self._categories()
         res.anno_file = [self.anno_file[0], resFile if isinstance(resFile, (str, os.PathLike)) else None]
         if isinstance(resFile, (str, os.PathLike)):
             table = read_results_file(resFile, "loadRes")
@@ -263,12 +329,12 @@ class COCO:
                 raise ValueError(
                     "loadRes: the results are empty (pass allow_empty=True to evaluate no detections)"
                 )
-            res.dataset["categories"] = copy.deepcopy(self.dataset.get("categories", []))
-            res.dataset["annotations"] = []
+            res._dataset["categories"] = copy.deepcopy(self._categories())
+            res._dataset["annotations"] = []
             return res
         self._check_known_images([a["image_id"] for a in anns])
         first = anns[0]
-        res.dataset["categories"] = copy.deepcopy(self.dataset.get("categories", []))
+        res._dataset["categories"] = copy.deepcopy(self._categories())
         if "caption" in first:
             raise ValueError("loadRes: caption results are not supported by hpefast (keypoint results only)")
         if "bbox" in first and not first["bbox"] == []:
@@ -309,7 +375,7 @@ class COCO:
         else:
             raise ValueError("loadRes: results carry neither 'keypoints' nor 'bbox'")
         cols.ids = np.arange(1, len(anns) + 1, dtype=np.float64)
-        res.dataset["annotations"] = anns
+        res._dataset["annotations"] = anns
         res._columns = cols
         return res
 
@@ -347,13 +413,13 @@ class COCO:
         """loadRes on the columns of the compiled json reader: the same checks, areas and boxes as the
         dict path; the result dicts of ``res.dataset`` are made only if someone asks for them."""
         n = len(table["score"])
-        res.dataset["categories"] = copy.deepcopy(self.dataset.get("categories", []))
+        res._dataset["categories"] = copy.deepcopy(self._categories())
         if n == 0:
             if not allow_empty:
                 raise ValueError(
                     "loadRes: the results are empty (pass allow_empty=True to evaluate no detections)"
                 )
-            res.dataset["annotations"] = []
+            res._dataset["annotations"] = []
             return res
         image_ids, category_ids = table["image_id"], table["category_id"]
         self._check_known_images(image_ids)
@@ -407,7 +473,11 @@ class COCO:
                 )
             ]
 
-        res._pending = annotations
+        def add_annotations(ds: dict) -> dict:
+            ds["annotations"] = annotations()
+            return ds
+
+        res._pending.append(add_annotations)
         res._columns = cols
         return res
 

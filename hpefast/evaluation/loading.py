@@ -8,6 +8,8 @@
   reader (csrc/cocojson), with no Python object per number; None when the file is not in the plain
   results shape (another key, string or float ids, ...) or the compiled reader is absent, and the
   caller then reads it with :func:`read_json`.
+- :func:`read_ground_truth_columns`: the same for a ground-truth file (annotations' evaluation fields,
+  image ids, where the categories are); the json objects are parsed only if someone asks for them.
 """
 
 from __future__ import annotations
@@ -88,3 +90,24 @@ def read_results_columns(data: bytes | mmap.mmap) -> dict[str, np.ndarray] | Non
     if out["status"] != 0:
         return None
     return {k: v for k, v in out.items() if isinstance(v, np.ndarray)}
+
+
+def read_ground_truth_columns(data: bytes) -> dict[str, Any] | None:
+    """Columns of a COCO ground-truth json, or None when the general json path must read it.
+
+    Returns:
+        {"id", "image_id", "category_id": [N] int64, "keypoints": [N, L] float64, "area": [N],
+        "bbox": [N, 4], "num_keypoints": [N] float64 (NaN where absent or null), "iscrowd": [N] uint8,
+        "image_ids": [I] int64 (the images' ids in file order), "categories": (begin, end) byte range of
+        the categories list or None}. Annotations' other fields (segmentation, ...) are only checked.
+    """
+    try:
+        from hpefast._ext import lib
+
+        parse = lib().cocojson_ground_truth
+    except (ImportError, AttributeError):
+        return None
+    out = parse(data)
+    if out["status"] != 0:
+        return None
+    return out
