@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import copy
 import io
+import json
 import zipfile
 from pathlib import Path
 
@@ -116,7 +117,9 @@ def test_split_ap10k_file_needs_layout(split, tmp_path, capsys):
     sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     (got,) = sess.run(None, {sess.get_inputs()[0].name: X.numpy()})
     np.testing.assert_allclose(got, _forward(model).numpy(), rtol=1e-4, atol=2e-5)
-    assert cli(["export", str(paths["ap10k"]), "--layout", "horse", "--output", str(out)]) == 2
+    assert (
+        cli(["export", str(paths["ap10k"]), "--layout", "horse", "--output", str(tmp_path / "h.onnx")]) == 2
+    )
     assert "--layout horse" in capsys.readouterr().err
 
 
@@ -269,8 +272,19 @@ def test_stopped_run_last_pt_exports_and_evaluates(tmp_path, capsys):
     data = f"coco:{ann}:{images}"
     assert cli(["eval", str(last), "--data", data, "--no-flip"]) == 0
     assert "coco: AP = " in capsys.readouterr().out
-    assert cli(["export", str(last), "--expert", "coco", "--output", str(out)]) == 2
+    assert cli(["export", str(last), "--expert", "coco", "--output", str(tmp_path / "e.onnx")]) == 2
     assert "training checkpoint" in capsys.readouterr().err
+
+    # predict takes it too, and predicts with its (EMA) weights: the same keypoints as the exported model
+    image = sorted(images.iterdir())[0]
+    (tmp_path / "boxes.json").write_text("[[10.0, 8.0, 60.0, 90.0]]")
+    kps = []
+    for source in (last, out):
+        argv = ["predict", str(image), "--boxes", str(tmp_path / "boxes.json"), "--model", str(source)]
+        js = tmp_path / f"{source.suffix[1:]}.json"
+        assert cli([*argv, "--out", str(tmp_path / f"{source.suffix[1:]}.png"), "--json", str(js)]) == 0
+        kps.append(np.array(json.loads(js.read_text())["people"][0]["keypoints"]))
+    np.testing.assert_allclose(kps[0], kps[1], atol=2e-3)
 
 
 def test_split_wholebody_file_needs_layout(tmp_path):

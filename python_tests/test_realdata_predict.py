@@ -30,9 +30,10 @@ def union_run(tmp_path, shared_data):
     image = coco / "000000040083.jpg"
 
     def run(*extra: str) -> dict:
-        out = tmp_path / "kp.json"
+        name = "_".join(extra).replace("-", "") or "own"
+        out = tmp_path / f"kp_{name}.json"
         argv = ["predict", str(image), "--boxes", str(boxes), "--model", str(ckpt)]
-        assert main([*argv, "--out", str(tmp_path / "o.png"), "--json", str(out), *extra]) == 0
+        assert main([*argv, "--out", str(tmp_path / f"o_{name}.png"), "--json", str(out), *extra]) == 0
         return json.loads(out.read_text())
 
     return run

@@ -22,7 +22,12 @@ from typing import Any
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("image", help="image file (anything cv2.imread reads)")
     parser.add_argument("--boxes", required=True, help="json: [[x, y, w, h], ...] or COCO detection results")
-    parser.add_argument("--model", required=True, help="checkpoint, .onnx file or TensorRT engine")
+    parser.add_argument(
+        "--model",
+        required=True,
+        help="checkpoint (hpefast model, a training run's last.pt, official .pth), .onnx file or TensorRT "
+        "engine",
+    )
     parser.add_argument("--out", required=True, help="overlay image to write (.png / .jpg)")
     parser.add_argument(
         "--backend",
@@ -48,6 +53,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--kpt-threshold", type=float, default=0.3, help="draw keypoints scoring at least this"
     )
     parser.add_argument("--json", default=None, help="also write the keypoints to this json file")
+    from hpefast.commands._outputs import add_overwrite_argument
+
+    add_overwrite_argument(parser)
 
 
 def read_boxes(
@@ -87,6 +95,12 @@ def read_boxes(
     for i, b in enumerate(doc):
         if not _is_xywh(b):
             raise ValueError(f"{path}: entry {i} is not [x, y, w, h]: {b!r}")
+    if score_threshold > 0:
+        raise ValueError(
+            f"--score-threshold {score_threshold}: {path} is a plain box list without scores (give COCO "
+            "detections with 'score', or leave --score-threshold out)"
+        )
+    # A plain list holds the boxes of this one image: --image-id names it (in the --json output).
     return [list(b) for b in doc], [None] * len(doc)
 
 
@@ -104,9 +118,12 @@ def main(args: argparse.Namespace) -> int:
     import numpy as np
 
     from hpefast._io import atomic_write_bytes, atomic_write_text
+    from hpefast.commands._outputs import check_output_file
     from hpefast.visualize import draw_pose
 
-    out = Path(args.out)
+    inputs = [args.image, args.boxes, args.model]
+    out = check_output_file(args.out, overwrite=args.overwrite, option="--out", inputs=inputs)
+    check_output_file(args.json, overwrite=args.overwrite, option="--json", inputs=[*inputs, args.out])
     # Checked before the model runs: cv2.imencode raises cv2.error (not ValueError) for unknown suffixes.
     if out.suffix and not cv2.haveImageWriter(str(out)):
         raise ValueError(f"--out {out}: cv2 cannot write the suffix {out.suffix!r} (use .png or .jpg)")
@@ -135,6 +152,8 @@ def main(args: argparse.Namespace) -> int:
             for b, s, kp in zip(boxes, scores, keypoints)
         ]
         head = {"layout": layout, "model_layout": predictor.layout}
+        if args.image_id is not None:
+            head["image_id"] = args.image_id
         atomic_write_text(args.json, json.dumps({**head, "people": doc}))
     mapped = f" mapped from {predictor.layout}" if layout != predictor.layout else ""
     print(f"{len(boxes)} people, {len(schema.names)} keypoints each ({layout}{mapped}); wrote {out}")
@@ -144,11 +163,15 @@ def main(args: argparse.Namespace) -> int:
 def _predictor(args: argparse.Namespace) -> Any:
     """The predictor in the model's own layout; ``--layout`` names that layout only for a file that
     carries none (an ONNX file or engine not exported by hpefast)."""
+    from hpefast.commands._checkpoint import is_training_checkpoint, load_training_checkpoint
     from hpefast.deploy import TopDownPredictor
+
+    # a training run's checkpoints/last.pt (also of a stopped run): its config and (EMA) weights
+    source = load_training_checkpoint(args.model) if is_training_checkpoint(args.model) else args.model
 
     def build(layout: str | None) -> Any:
         return TopDownPredictor(
-            args.model, backend=args.backend, flip_test=not args.no_flip, device=args.device, layout=layout
+            source, backend=args.backend, flip_test=not args.no_flip, device=args.device, layout=layout
         )
 
     try:
