@@ -38,11 +38,19 @@ from hpefast._io import atomic_path, atomic_write_text
 
 __all__ = ["DownstreamConfig", "add_study_arguments", "run_downstream", "run_study"]
 
-KINDS = ("gt", "deterministic", "probabilistic_mean", "probabilistic_sampled", "probabilistic_best_of_n")
+KINDS = (
+    "gt",
+    "deterministic",
+    "probabilistic_dark",
+    "probabilistic_mean",
+    "probabilistic_sampled",
+    "probabilistic_best_of_n",
+)
 KIND_LABELS = {
     "gt": "ground-truth 2D",
     "deterministic": "deterministic 2D model",
-    "probabilistic_mean": "probabilistic model, mean",
+    "probabilistic_dark": "probabilistic model, heatmaps decoded by DARK-UDP",
+    "probabilistic_mean": "probabilistic model, mean (soft-argmax)",
     "probabilistic_sampled": "probabilistic model, mean of lifted samples",
     "probabilistic_best_of_n": "probabilistic model, best of N samples (oracle)",
 }
@@ -363,12 +371,14 @@ def run_downstream(cfg: DownstreamConfig, log: Callable[[str], None] | None = pr
     t = time.perf_counter()
     det_2d, _ = predict_2d(models["deterministic"], te_crops)
     prob_2d, cov_img = predict_2d(models["probabilistic"], te_crops, tic=cfg.prob_loss == "tic")
+    prob_dark_2d, _ = predict_2d(models["probabilistic"], te_crops, decoder="dark_udp")
     assert cov_img is not None
     hyp = sample_hypotheses(prob_2d, cov_img, cfg.samples, cfg.seed)  # [S, N, J, 2]
     gt3d = test.pose3d
     lifted = {
         "gt": _lift(lifter, _to_lifter_input(test.kp_img, test)),
         "deterministic": _lift(lifter, _to_lifter_input(det_2d, test)),
+        "probabilistic_dark": _lift(lifter, _to_lifter_input(prob_dark_2d, test)),
         "probabilistic_mean": _lift(lifter, _to_lifter_input(prob_2d, test)),
     }
     hyp3d = _lift(lifter, _to_lifter_input(hyp, test))  # [S, N, J, 3]
@@ -378,7 +388,12 @@ def run_downstream(cfg: DownstreamConfig, log: Callable[[str], None] | None = pr
     lifted["probabilistic_best_of_n"] = hyp3d[best, np.arange(len(best))]
     timings["predict_lift_s"] = time.perf_counter() - t
 
-    inputs_2d = {"gt": None, "deterministic": det_2d, "probabilistic_mean": prob_2d}
+    inputs_2d = {
+        "gt": None,
+        "deterministic": det_2d,
+        "probabilistic_dark": prob_dark_2d,
+        "probabilistic_mean": prob_2d,
+    }
     kinds: dict[str, Any] = {}
     for k in KINDS:
         pred = lifted[k]
@@ -435,6 +450,7 @@ def run_downstream(cfg: DownstreamConfig, log: Callable[[str], None] | None = pr
             gt_2d=test.kp_img,
             deterministic_2d=det_2d,
             probabilistic_2d=prob_2d,
+            probabilistic_dark_2d=prob_dark_2d,
             probabilistic_cov=cov_img,
             hypotheses_2d=hyp,
             hypotheses_3d=hyp3d,

@@ -193,14 +193,21 @@ def _forward_batches(model: torch.nn.Module, crops: Crops, batch_size: int):
 
 
 def predict_2d(
-    model: torch.nn.Module, crops: Crops, batch_size: int = 64, tic: bool = False
+    model: torch.nn.Module,
+    crops: Crops,
+    batch_size: int = 64,
+    tic: bool = False,
+    decoder: str = "soft_argmax",
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Predictions in image pixels: (mean [N, J, 2], covariance [N, 2J, 2J] or None).
 
-    Deterministic ViTPose: DARK-UDP decoding of the heatmaps. Probabilistic model: soft-argmax means and
-    ``L L^T`` (or TIC's ``eps J J^T + L L^T`` with ``tic``), mapped to image pixels (x scaled by
-    ``stride * scale_x / (S - 1)``, y likewise; covariances by the products of the factors).
+    Deterministic ViTPose: DARK-UDP decoding of the heatmaps. Probabilistic model: soft-argmax means
+    (``decoder="dark_udp"``: its heatmaps decoded as the deterministic model's are) and ``L L^T`` (or TIC's
+    ``eps J J^T + L L^T`` with ``tic``), mapped to image pixels (x scaled by ``stride * scale_x / (S - 1)``,
+    y likewise; covariances by the products of the factors).
     """
+    if decoder not in ("soft_argmax", "dark_udp"):
+        raise ValueError(f"decoder must be 'soft_argmax' or 'dark_udp', got {decoder!r}")
     from hpefast.ops import decode_heatmaps
     from hpefast.probabilistic.model import ProbabilisticPoseModel
 
@@ -215,7 +222,10 @@ def predict_2d(
             kp, _ = decode_heatmaps(out.contiguous(), (s, s), method="dark_udp")
             means.append(crop_to_image(kp.double().numpy(), crops.center[sl], crops.scale[sl], (s, s)))
             continue
-        kp = out.keypoints.double() * stride
+        if decoder == "dark_udp":
+            kp = decode_heatmaps(out.heatmaps.contiguous(), (s, s), method="dark_udp")[0].double()
+        else:
+            kp = out.keypoints.double() * stride
         means.append(crop_to_image(kp.numpy(), crops.center[sl], crops.scale[sl], (s, s)))
         with torch.enable_grad():
             cov = out.covariance(model.keypoint_jacobian(out) if tic else None).double()
