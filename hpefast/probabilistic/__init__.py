@@ -29,6 +29,8 @@ _NAMES = {
     "CovarianceHead": "hpefast.probabilistic.model",
     "ProbabilisticOutput": "hpefast.probabilistic.model",
     "ProbabilisticPoseModel": "hpefast.probabilistic.model",
+    "DownstreamConfig": "hpefast.probabilistic.downstream",
+    "run_downstream": "hpefast.probabilistic.downstream",
 }
 __all__ = sorted(_NAMES)
 __getattr__, __dir__ = lazy_names(__name__, _NAMES)
