@@ -1,5 +1,12 @@
-"""Reference (numpy, float64) of the OKS / PCKh kernels: the executable spec of csrc/oks and of the
-OKS step of csrc/cocoeval.
+"""Object keypoint similarity (OKS) in numpy, float64: the one Python definition, and the reference of
+PCKh. It is the executable spec of the compiled OKS (csrc/oks, ``hpefast.ops.oks``) and of the OKS step of
+csrc/cocoeval, and the implementation OKS-NMS (:mod:`hpefast.evaluation.nms`) and the translation
+matcher (:mod:`hpefast.translate.pairs`) call.
+
+pycocotools' ``computeOks``: for joints k of a pair, ``e_k = |a_k - b_k|^2 / (2 sigma_k)^2 / (s^2 + eps) / 2``
+with eps = ``np.spacing(1)``, and OKS = ``np.sum(np.exp(-e)) / n`` over the n joints that count (0 when none).
+:func:`oks_exponents` and :func:`mean_exp` keep that order of operations (and the summation of the
+selected joints as one compressed row), so results are identical to pycocotools' to the bit.
 
 The COCO evaluation as a whole (matching, accumulation) has its canonical reference in pycocotools
 itself, against which the tests compare :class:`hpefast.evaluation.COCOeval` directly.
@@ -11,6 +18,50 @@ import numpy as np
 
 EPS = np.spacing(1)
 HEAD_SIZE_FACTOR = 0.6  # MPII: head size = 0.6 x the head-box diagonal
+
+
+def oks_exponents(
+    a_xy: np.ndarray, b_xy: np.ndarray, area: np.ndarray | float, sigmas: np.ndarray
+) -> np.ndarray:
+    """OKS exponents ``e = |a - b|^2 / (2 sigma)^2 / (area + eps) / 2`` per joint, float64.
+
+    Args:
+        a_xy, b_xy: [..., K, 2] keypoints (x, y), pixels, broadcast against each other.
+        area: the OKS scale s^2 (pixels^2), broadcast against ``[...]`` (one value per pair).
+        sigmas: [K] per-joint sigmas.
+
+    Returns:
+        [..., K] exponents (OKS of joint k = exp(-e_k)).
+    """
+    variances = (np.asarray(sigmas, np.float64) * 2) ** 2
+    d = np.asarray(a_xy, np.float64) - np.asarray(b_xy, np.float64)
+    area = np.asarray(area, np.float64)[..., None]
+    return (d[..., 0] ** 2 + d[..., 1] ** 2) / variances / (area + EPS) / 2
+
+
+def mean_exp(e: np.ndarray, joints: np.ndarray | None = None) -> np.ndarray:
+    """OKS from exponents: mean of ``exp(-e)`` over the joints that count, 0 where none does.
+
+    Args:
+        e: [N, K] exponents (:func:`oks_exponents`).
+        joints: None (all K count), bool [K] (the same joints for every row) or bool [N, K].
+
+    Returns:
+        [N] float64. Each row is summed as pycocotools does, over the compressed row of selected joints.
+    """
+    e = np.asarray(e, np.float64)
+    if joints is None:
+        return np.exp(-e).sum(1) / e.shape[1] if e.shape[1] else np.zeros(len(e))
+    joints = np.asarray(joints, bool)
+    if joints.ndim == 1:
+        n = int(joints.sum())
+        return np.exp(-e[:, joints]).sum(1) / n if n else np.zeros(len(e))
+    out = np.zeros(len(e))
+    for i in range(len(e)):
+        sel = e[i, joints[i]]
+        if len(sel):
+            out[i] = np.sum(np.exp(-sel)) / len(sel)
+    return out
 
 
 def coco_oks_matrix(
@@ -32,23 +83,20 @@ def coco_oks_matrix(
     """
     dt = np.asarray(dt_keypoints, np.float64)
     gt = np.asarray(gt_keypoints, np.float64)
-    variances = (np.asarray(sigmas, np.float64) * 2) ** 2
     out = np.zeros((len(dt), len(gt)))
     for j in range(len(gt)):
-        xg, yg, vg = gt[j, :, 0], gt[j, :, 1], gt[j, :, 2]
-        k1 = np.count_nonzero(vg > 0)
-        x, y, w, h = gt_bbox[j]
-        x0, x1, y0, y1 = x - w, x + w * 2, y - h, y + h * 2
-        xd, yd = dt[:, :, 0], dt[:, :, 1]
-        if k1 > 0:
-            dx, dy = xd - xg, yd - yg
+        vg = gt[j, :, 2]
+        if np.count_nonzero(vg > 0) > 0:
+            e = oks_exponents(dt[:, :, :2], gt[j, :, :2], gt_area[j], sigmas)
+            out[:, j] = mean_exp(e, vg > 0)
         else:
+            # no labelled joint: the distance to the gt box doubled on each side, over all K joints
+            x, y, w, h = gt_bbox[j]
+            x0, x1, y0, y1 = x - w, x + w * 2, y - h, y + h * 2
+            xd, yd = dt[:, :, 0], dt[:, :, 1]
             dx = np.maximum(0, x0 - xd) + np.maximum(0, xd - x1)
             dy = np.maximum(0, y0 - yd) + np.maximum(0, yd - y1)
-        e = (dx**2 + dy**2) / variances / (gt_area[j] + EPS) / 2
-        if k1 > 0:
-            e = e[:, vg > 0]
-        out[:, j] = np.exp(-e).sum(1) / e.shape[1]
+            out[:, j] = mean_exp(oks_exponents(np.stack([dx, dy], -1), 0.0, gt_area[j], sigmas))
     return out
 
 
@@ -56,14 +104,7 @@ def oks(
     pred: np.ndarray, gt: np.ndarray, visible: np.ndarray, area: np.ndarray, sigmas: np.ndarray
 ) -> np.ndarray:
     """[N] OKS of each prediction [N, K, 2] with its gt [N, K, 2] over visible [N, K] joints, 0 if none."""
-    pred, gt = np.asarray(pred, np.float64), np.asarray(gt, np.float64)
-    vis = np.asarray(visible) > 0
-    variances = (np.asarray(sigmas, np.float64) * 2) ** 2
-    d2 = ((pred - gt) ** 2).sum(-1)
-    e = d2 / variances[None] / (np.asarray(area, np.float64)[:, None] + EPS) / 2
-    count = vis.sum(1)
-    total = np.where(vis, np.exp(-e), 0.0).sum(1)
-    return np.where(count > 0, total / np.maximum(count, 1), 0.0)
+    return mean_exp(oks_exponents(pred, gt, area, sigmas), np.asarray(visible) > 0)
 
 
 def pckh_hits(

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from hpefast._reference.oks import mean_exp, oks_exponents
 from hpefast.evaluation.sigmas import resolve_sigmas
 
 
@@ -34,23 +35,14 @@ def oks_iou(
         vis_thr: when given, only joints whose scores exceed it in both poses count (0 if none).
     """
     sig = resolve_sigmas(sigmas)
-    variances = (sig * 2) ** 2
     g = np.asarray(g, np.float64).reshape(-1)
     d = np.asarray(d, np.float64)
     if g.shape[0] != 3 * len(sig) or d.size != len(a_d) * 3 * len(sig):
         raise ValueError(f"oks_iou: poses must have 3 x {len(sig)} values (one triplet per sigma)")
-    d = d.reshape(len(a_d), g.shape[0])
-    xg, yg, vg = g[0::3], g[1::3], g[2::3]
-    ious = np.zeros(len(d), dtype=np.float32)
-    a_d = np.asarray(a_d, np.float64)
-    for n in range(len(d)):
-        xd, yd, vd = d[n, 0::3], d[n, 1::3], d[n, 2::3]
-        dx, dy = xd - xg, yd - yg
-        e = (dx**2 + dy**2) / variances / ((a_g + a_d[n]) / 2 + np.spacing(1)) / 2
-        if vis_thr is not None:
-            e = e[(vg > vis_thr) & (vd > vis_thr)]
-        ious[n] = np.sum(np.exp(-e)) / len(e) if len(e) != 0 else 0.0
-    return ious
+    g, d = g.reshape(len(sig), 3), d.reshape(len(a_d), len(sig), 3)
+    e = oks_exponents(d[..., :2], g[:, :2], (a_g + np.asarray(a_d, np.float64)) / 2, sig)
+    joints = None if vis_thr is None else (g[:, 2] > vis_thr) & (d[..., 2] > vis_thr)
+    return mean_exp(e, joints).astype(np.float32)
 
 
 def _unpack(

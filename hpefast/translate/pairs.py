@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from hpefast._reference.oks import mean_exp, oks_exponents
 from hpefast.translate._schema import get_schema, index_map, map_array
 
 __all__ = [
@@ -382,13 +383,11 @@ def _oks(
     gt_kp: np.ndarray, area: np.ndarray, pred_kp: np.ndarray, sigmas: np.ndarray, joints: np.ndarray
 ) -> np.ndarray:
     """[G, P] COCO OKS over ``joints`` (bool [K]) that are labelled in each ground truth."""
-    var = (2 * sigmas[joints]) ** 2
     g, p = gt_kp[:, joints], pred_kp[:, joints]
-    d2 = ((g[:, None, :, :2] - p[None, :, :, :2]) ** 2).sum(-1)
-    e = d2 / var / (area[:, None, None] + np.spacing(1)) / 2
-    lab = (g[..., 2] > 0)[:, None, :]
-    n = np.maximum(lab.sum(-1), 1)
-    return (np.exp(-e) * lab).sum(-1) / n
+    out = np.zeros((len(g), len(p)))
+    for i in range(len(g)):
+        out[i] = mean_exp(oks_exponents(p[:, :, :2], g[i, :, :2], area[i], sigmas[joints]), g[i, :, 2] > 0)
+    return out
 
 
 def match(
