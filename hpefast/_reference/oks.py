@@ -5,8 +5,8 @@ matcher (:mod:`hpefast.translate.pairs`) call.
 
 pycocotools' ``computeOks``: for joints k of a pair, ``e_k = |a_k - b_k|^2 / (2 sigma_k)^2 / (s^2 + eps) / 2``
 with eps = ``np.spacing(1)``, and OKS = ``np.sum(np.exp(-e)) / n`` over the n joints that count (0 when none).
-:func:`oks_exponents` and :func:`mean_exp` keep that order of operations (and the summation of the
-selected joints as one compressed row), so results are identical to pycocotools' to the bit.
+:func:`oks_exponents` and :func:`mean_exp` keep that order of operations, row by row, so results are
+identical to pycocotools' to the bit (python_tests/test_oks_reference.py).
 
 The COCO evaluation as a whole (matching, accumulation) has its canonical reference in pycocotools
 itself, against which the tests compare :class:`hpefast.evaluation.COCOeval` directly.
@@ -47,20 +47,16 @@ def mean_exp(e: np.ndarray, joints: np.ndarray | None = None) -> np.ndarray:
         joints: None (all K count), bool [K] (the same joints for every row) or bool [N, K].
 
     Returns:
-        [N] float64. Each row is summed as pycocotools does, over the compressed row of selected joints.
+        [N] float64. Each row is pycocotools' ``np.sum(np.exp(-e[sel])) / n`` on its own 1-D array: numpy's
+        SIMD exp and pairwise sum group a 2-D array's elements differently and can differ in the last bit.
     """
     e = np.asarray(e, np.float64)
-    if joints is None:
-        return np.exp(-e).sum(1) / e.shape[1] if e.shape[1] else np.zeros(len(e))
-    joints = np.asarray(joints, bool)
-    if joints.ndim == 1:
-        n = int(joints.sum())
-        return np.exp(-e[:, joints]).sum(1) / n if n else np.zeros(len(e))
+    sel = np.ones(e.shape, bool) if joints is None else np.broadcast_to(np.asarray(joints, bool), e.shape)
     out = np.zeros(len(e))
     for i in range(len(e)):
-        sel = e[i, joints[i]]
-        if len(sel):
-            out[i] = np.sum(np.exp(-sel)) / len(sel)
+        row = e[i][sel[i]]
+        if row.shape[0]:
+            out[i] = np.sum(np.exp(-row)) / row.shape[0]
     return out
 
 
