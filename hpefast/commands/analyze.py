@@ -40,6 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--frame", default="body", choices=["body", "image"], help="axes residuals are given in")
     p.add_argument("--match", default="oks", choices=["oks", "iou"])
     p.add_argument("--out", required=True, help="output folder")
+    from hpefast.commands._outputs import add_overwrite_argument
+
+    add_overwrite_argument(p)
 
 
 def _per_set(values: list[str] | None, n: int, flag: str) -> list[str | None]:
@@ -93,6 +96,10 @@ def main(args: argparse.Namespace) -> int:
     srcs = _per_set(args.src, n, "--src")
     dsts = _per_set(args.dst, n, "--dst")
     names = _per_set(args.name, n, "--name")
+    from hpefast.commands._outputs import check_run_dir
+
+    inputs = [*args.pred, *args.gt, args.translator]
+    check_run_dir(args.out, overwrite=args.overwrite, option="--out", inputs=inputs)
     translator = None
     if args.translator:
         from hpefast.translate import KeypointTranslator

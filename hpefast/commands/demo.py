@@ -77,6 +77,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
     parser.add_argument("--no-export", action="store_true", help="skip the ONNX export")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    from hpefast.commands._outputs import add_overwrite_argument
+
+    add_overwrite_argument(parser)
 
 
 def _write_data(root: Path, size: DemoSize, seed: int) -> dict[str, Path]:
@@ -99,9 +102,12 @@ def build_config(out: Path, size: DemoSize, args: argparse.Namespace):
     """The ``tiny-synthetic`` preset pointed at ``out/data``, with the demo size's schedule."""
     from hpefast.engine.config import load_config
 
-    epochs = args.epochs or size.epochs
+    epochs = size.epochs if args.epochs is None else args.epochs
     # lr x 0.1 for the last ~15% of the epochs, like the recipe's 170 and 200 of 210
-    milestones = [max(1, round(0.85 * epochs))] if args.epochs else [m for m in size.milestones if m < epochs]
+    if args.epochs is not None:
+        milestones = [max(1, round(0.85 * epochs))]
+    else:
+        milestones = [m for m in size.milestones if m < epochs]
     return load_config(
         {
             "base": "tiny-synthetic",
@@ -182,12 +188,19 @@ def run_demo(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
     from hpefast._io import atomic_write_text
+    from hpefast.commands._outputs import check_run_dir
     from hpefast.engine.trainer import Trainer
 
+    # Zero-valued flags are refused, never silently replaced by the defaults.
+    for flag, value, least in (("--epochs", args.epochs, 1), ("--train-images", args.train_images, 1)):
+        if value is not None and value < least:
+            raise ValueError(f"{flag} must be at least {least}, got {value}")
+    if args.workers < 0:
+        raise ValueError(f"--workers must be >= 0, got {args.workers}")
     size = SIZES["quick" if args.quick else "full"]
-    if args.train_images:
+    if args.train_images is not None:
         size = DemoSize(**{**size.__dict__, "train_images": args.train_images})
-    out = Path(args.out)
+    out = check_run_dir(args.out, overwrite=args.overwrite, option="--out")
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     print(f"hpefast demo: writing synthetic COCO and MPII data to {out / 'data'}")
@@ -196,7 +209,7 @@ def run_demo(args: argparse.Namespace) -> dict[str, Any]:
 
     cfg = build_config(out, size, args)
     (out / "log.jsonl").unlink(missing_ok=True)  # a fresh run, not a continuation of an earlier demo
-    trainer = Trainer(cfg)
+    trainer = Trainer(cfg, overwrite=True)  # the folder was checked above; it now holds the demo's data
     n_train = {e.cfg.name: len(e.train) for e in trainer.entries}
     n_val = {e.cfg.name: len(e.val) for e in trainer.entries}
     n_params = sum(p.numel() for p in trainer.model.parameters()) / 1e6

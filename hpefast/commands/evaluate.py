@@ -89,6 +89,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "data the layout cannot be scored on)",
     )
     add_model_arguments(parser)
+    from hpefast.commands._outputs import add_overwrite_argument
+
+    add_overwrite_argument(parser)
 
 
 def parse_data_spec(spec: str) -> dict[str, Any]:
@@ -160,6 +163,7 @@ def _table(name: str, metric: str, m: dict[str, float]) -> list[str]:
 
 def main(args: argparse.Namespace) -> int:
     from hpefast._io import atomic_write_text
+    from hpefast.commands._outputs import check_output_file
     from hpefast.data import CocoKeypointDataset, MpiiDataset
     from hpefast.engine.builders import resolve_device
     from hpefast.engine.validation import covers, evaluate_dataset, layout_index, require_headboxes
@@ -168,6 +172,19 @@ def main(args: argparse.Namespace) -> int:
 
     specs = [parse_data_spec(s) for s in args.data]
     results_dir = _check_results_dir(args.results_dir)
+    inputs = [args.checkpoint] + [s[k] for s in specs for k in ("ann", "boxes")]
+    check_output_file(args.out, overwrite=args.overwrite, option="--out", inputs=inputs)
+    if results_dir is not None:  # the files the loop below writes, checked before any prediction
+        seen: set[str] = set()
+        for i, s in enumerate(specs):
+            name = s["schema"] if s["schema"] not in seen else f"{s['schema']}_{i}"
+            seen.add(name)
+            check_output_file(
+                results_dir / f"{name}_results.json",
+                overwrite=args.overwrite,
+                option="--results-dir",
+                inputs=inputs,
+            )
     only_write = results_dir is not None and args.results_schema == "model"
     mpii_gt = getattr(args, "mpii_gt", None)
     for s in specs:
@@ -180,7 +197,8 @@ def main(args: argparse.Namespace) -> int:
             raise FileNotFoundError(f"--mpii-gt {mpii_gt!r} does not exist")
         if not any(s["schema"] == "mpii" for s in specs):
             raise InputError(f"--mpii-gt {mpii_gt}: no --data mpii:... to take the head boxes from it")
-    extra = {k: v for k, v in (("layout", getattr(args, "layout", None)), ("trusted", args.trusted)) if v}
+    options = (("layout", getattr(args, "layout", None)), ("trusted", getattr(args, "trusted", False)))
+    extra = {k: v for k, v in options if v}
     model = load_any_model(args.checkpoint, getattr(args, "expert", None), **extra)
     layout = model.cfg.layout
     for s in specs:  # a checkpoint for another layout fails here, before any image is read

@@ -48,18 +48,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--dataset-id", type=int, default=None, help="multi-dataset models: head / expert to export"
     )
     parser.add_argument("--no-verify", action="store_true", help="onnx: skip the ONNX Runtime vs torch check")
+    from hpefast.commands._outputs import add_overwrite_argument
+
+    add_overwrite_argument(parser)
     add_model_arguments(parser)
 
 
 def main(args: argparse.Namespace) -> int:
     import sys
 
+    from hpefast.commands._outputs import check_output_file
     from hpefast.export.onnx_export import parse_batch, to_onnx, verify_onnx
+    from hpefast.models.checkpoint import checkpoint_paths
 
     fixed = parse_batch(args.batch)
     out = Path(args.output)
     if args.format == "tensorrt" and out.suffix == ".onnx":
         raise ValueError(f"--output {out}: a TensorRT engine needs another suffix (.engine or .plan)")
+    inputs = [args.checkpoint, *checkpoint_paths(args.checkpoint)]
+    check_output_file(out, overwrite=args.overwrite, option="--output", inputs=inputs)
+    if args.format == "onnx":
+        check_output_file(
+            out.with_name(out.name + ".data"), overwrite=args.overwrite, option="--output", inputs=inputs
+        )
+    else:
+        check_output_file(
+            out.with_suffix(".onnx"), overwrite=args.overwrite, option="--output", inputs=inputs
+        )
     model = load_checkpoint_model(
         args.checkpoint,
         getattr(args, "expert", None),

@@ -24,6 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--layout", default=None, help="with --crops: map keypoints into this layout")
     parser.add_argument("--input-size", type=int, nargs=2, default=(192, 256), metavar=("W", "H"))
     parser.add_argument("--seed", type=int, default=0)
+    from hpefast.commands._outputs import add_overwrite_argument
+
+    add_overwrite_argument(parser)
 
 
 def detect_schema(data: dict) -> str:
@@ -53,11 +56,21 @@ def main(args: argparse.Namespace) -> int:
     import torch
 
     from hpefast._io import atomic_write_bytes
+    from hpefast.commands._outputs import check_output_file
     from hpefast.data import CocoKeypointDataset, MpiiDataset
     from hpefast.data.base import load_json
     from hpefast.data.transforms import IMAGENET_MEAN, IMAGENET_STD
     from hpefast.visualize import draw_pose, make_grid
 
+    # Everything about the output is checked before any image is read.
+    if os.path.splitext(args.out)[1].lower() != ".png":
+        raise ValueError(f"--out {args.out!r}: show-data writes a PNG image; give a path ending in .png")
+    check_output_file(args.out, overwrite=args.overwrite, option="--out", inputs=[args.ann, args.images])
+    for flag, value in (("--num", args.num), ("--columns", args.columns)):
+        if value < 1:
+            raise ValueError(f"{flag} must be at least 1, got {value}")
+    if min(args.input_size) < 1:
+        raise ValueError(f"--input-size must be two positive ints (W H), got {list(args.input_size)}")
     data = load_json(args.ann)
     fmt = args.format if args.format != "auto" else ("mpii" if isinstance(data, list) else "coco")
     common = {"input_size": tuple(args.input_size), "train": args.train, "layout": args.layout}

@@ -26,6 +26,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--print-config", action="store_true", help="print the resolved config as YAML and exit"
     )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start a fresh run in an output_dir that holds an earlier run (its log and checkpoints are "
+        "replaced); to continue that run instead, give resume=auto",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -46,7 +52,7 @@ def main(args: argparse.Namespace) -> int:
         return 0
     from hpefast.engine.trainer import train
 
-    result = train(cfg)
+    result = train(cfg, overwrite=args.overwrite)
     if result.metrics:
         print(json.dumps(result.metrics, indent=2))
     state = "halted" if result.halted else "finished"

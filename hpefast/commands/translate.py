@@ -78,6 +78,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sim.add_argument("--out", required=True, help="COCO results json to write")
     sim.add_argument("--noise", type=float, default=0.03, help="joint noise, fraction of the person size")
     sim.add_argument("--seed", type=int, default=0)
+    from hpefast.commands._outputs import add_overwrite_argument
+
+    for p in (fit, ev, sim):
+        add_overwrite_argument(p)
 
 
 def _read(args: argparse.Namespace, src: str, dst: str | None):
@@ -268,4 +272,19 @@ def main(args: argparse.Namespace) -> int:
     if getattr(args, "action", None) not in actions:
         print("hpefast translate: choose an action: fit, eval or simulate", file=sys.stderr)
         return 2
+    _check_outputs(args)
     return actions[args.action](args)
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Outputs never overwrite the inputs or an earlier result unasked; zero-valued sizes are refused."""
+    from hpefast.commands._outputs import check_output_file, check_run_dir
+
+    inputs = [getattr(args, k, None) for k in ("pred", "gt", "model", "headboxes")]
+    if args.action == "fit":
+        check_run_dir(args.out, overwrite=args.overwrite, option="--out", inputs=inputs)
+        for flag in ("steps", "batch_size", "hidden"):
+            if getattr(args, flag) < 1:
+                raise ValueError(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}")
+    else:
+        check_output_file(args.out, overwrite=args.overwrite, option="--out", inputs=inputs)

@@ -138,7 +138,10 @@ class TopDownPredictor:
             raise ValueError(f"padding must be > 0, got {padding!r}")
         if device is None:
             device = "cuda" if backend == "tensorrt" else "cpu"
-        self.device = torch.device(device)
+        try:
+            self.device = torch.device(device)
+        except (RuntimeError, TypeError):
+            raise ValueError(f"unknown device {device!r}: use cpu, cuda or cuda:N") from None
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(f"device={self.device} but torch sees no CUDA device")
         if crop is None:

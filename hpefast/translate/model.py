@@ -128,7 +128,10 @@ class KeypointTranslator:
         self.src_schema, self.dst_schema = get_schema(src), get_schema(dst)
         self.hidden, self.layers = hidden, layers
         self.use_scores, self.flip_augment, self.seed = bool(use_scores), bool(flip_augment), int(seed)
-        self.device = torch.device(device)
+        try:
+            self.device = torch.device(device)
+        except (RuntimeError, TypeError):
+            raise ValueError(f"unknown device {device!r}: use cpu, cuda or cuda:N") from None
         self.index_map = index_map(src, dst)
         torch_state = torch.random.get_rng_state()
         torch.manual_seed(self.seed)
