@@ -235,7 +235,7 @@ def _table_md(res: dict[str, Any]) -> str:
         "",
         f"Probabilistic 2D model on the test frames ({p['loss']} loss): NLL {p['nll']:.2f} nats/pose, "
         f"TAC {p['tac']:.3f} px vs its plain error {p['error_2d_px']:.3f} px, "
-        f"95% ellipse coverage {100 * p['coverage95']:.1f}% (ideal 95%), "
+        f"95% ellipse coverage {100 * p['coverage95']:.1f}% (ideal 95%). "
         f"Rank correlation of the predicted 2D spread and the 3D error of the lifted mean: within each joint "
         f"over frames (median over joints) {p['median_rho']:.2f}; across joints (mean spread vs mean error) "
         f"{p['rho_across_joints']:.2f}.",
