@@ -131,11 +131,12 @@ def test_quick_study_end_to_end_from_the_cli(tmp_path, capsys):
         )
         assert f"{res['kinds'][k]['mpjpe']:.1f}" in md
     # covariance-aware lifting is the mean of the hypotheses' lifts; the oracle the best of them per frame
-    h3 = p["hypotheses_3d"]
-    np.testing.assert_allclose(p["lifted_probabilistic_sampled"], h3.mean(0))
-    per_h = np.stack([ref_lifting.mpjpe(h, gt3) for h in h3])
-    np.testing.assert_allclose(ref_lifting.mpjpe(p["lifted_probabilistic_best_of_n"], gt3), per_h.min(0))
-    assert res["kinds"]["probabilistic_best_of_n"]["mpjpe"] <= per_h.mean() + 1e-9
+    for name, key in (("probabilistic", "hypotheses_3d"), ("isotropic", "isotropic_hypotheses_3d")):
+        h3 = p[key]
+        np.testing.assert_allclose(p[f"lifted_{name}_sampled"], h3.mean(0))
+        per_h = np.stack([ref_lifting.mpjpe(h, gt3) for h in h3])
+        np.testing.assert_allclose(ref_lifting.mpjpe(p[f"lifted_{name}_best_of_n"], gt3), per_h.min(0))
+        assert res["kinds"][f"{name}_best_of_n"]["mpjpe"] <= per_h.mean() + 1e-9
     # 2D numbers of the probabilistic model, with the reference implementations
     m, c, g = (torch.from_numpy(p[k]) for k in ("probabilistic_2d", "probabilistic_cov", "gt_2d"))
     cj = c + 1e-9 * torch.eye(34, dtype=c.dtype)

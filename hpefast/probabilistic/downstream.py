@@ -14,7 +14,9 @@ Pipeline (everything trained here, on the synthetic Human3.6M of :func:`hpefast.
 4. On the rendered test frames, the same lifter lifts: ground-truth 2D; the deterministic 2D; the
    probabilistic mean; the average of the 3D lifts of ``samples`` 2D hypotheses drawn from the
    predicted Gaussian (covariance-aware lifting); and the best of those hypotheses per frame (an oracle
-   that knows the 3D ground truth: an upper bound of what a multi-hypothesis method could pick).
+   that knows the 3D ground truth: an upper bound of what a multi-hypothesis method could pick). Control:
+   the same with isotropic Gaussians of the same mean and total spread per frame (does the structure of
+   the covariance matter, or only its size?).
 5. Written to ``out``: ``predictions.npz`` (all 2D inputs, covariances, hypotheses and 3D lifts of the
    test frames; image pixels and millimetres), ``results.json`` / ``results.md`` (MPJPE and P-MPJPE per
    input kind and per joint; 2D error, NLL, TAC and 95%-ellipse coverage of the probabilistic model),
@@ -45,6 +47,8 @@ KINDS = (
     "probabilistic_mean",
     "probabilistic_sampled",
     "probabilistic_best_of_n",
+    "isotropic_sampled",
+    "isotropic_best_of_n",
 )
 KIND_LABELS = {
     "gt": "ground-truth 2D",
@@ -53,6 +57,8 @@ KIND_LABELS = {
     "probabilistic_mean": "probabilistic model, mean (soft-argmax)",
     "probabilistic_sampled": "probabilistic model, mean of lifted samples",
     "probabilistic_best_of_n": "probabilistic model, best of N samples (oracle)",
+    "isotropic_sampled": "control: isotropic samples of equal spread, mean of lifts",
+    "isotropic_best_of_n": "control: isotropic samples of equal spread, best of N (oracle)",
 }
 
 
@@ -382,10 +388,17 @@ def run_downstream(cfg: DownstreamConfig, log: Callable[[str], None] | None = pr
         "probabilistic_mean": _lift(lifter, _to_lifter_input(prob_2d, test)),
     }
     hyp3d = _lift(lifter, _to_lifter_input(hyp, test))  # [S, N, J, 3]
-    lifted["probabilistic_sampled"] = hyp3d.mean(0)
-    per_hyp = np.stack([mpjpe(h, gt3d) for h in hyp3d])  # [S, N]
-    best = per_hyp.argmin(0)
-    lifted["probabilistic_best_of_n"] = hyp3d[best, np.arange(len(best))]
+    # control: the same mean and total spread per frame, no structure (sigma^2 I, sigma^2 = tr(cov) / 2J)
+    var = np.trace(cov_img, axis1=-2, axis2=-1) / cov_img.shape[-1]
+    iso = sample_hypotheses(
+        prob_2d, var[:, None, None] * np.eye(cov_img.shape[-1]), cfg.samples, cfg.seed + 1
+    )
+    iso3d = _lift(lifter, _to_lifter_input(iso, test))
+    for name, h3 in (("probabilistic", hyp3d), ("isotropic", iso3d)):
+        lifted[f"{name}_sampled"] = h3.mean(0)
+        per_hyp = np.stack([mpjpe(h, gt3d) for h in h3])  # [S, N]
+        best = per_hyp.argmin(0)
+        lifted[f"{name}_best_of_n"] = h3[best, np.arange(len(best))]
     timings["predict_lift_s"] = time.perf_counter() - t
 
     inputs_2d = {
@@ -454,6 +467,7 @@ def run_downstream(cfg: DownstreamConfig, log: Callable[[str], None] | None = pr
             probabilistic_cov=cov_img,
             hypotheses_2d=hyp,
             hypotheses_3d=hyp3d,
+            isotropic_hypotheses_3d=iso3d,
             gt_3d=gt3d,
             **{f"lifted_{k}": v for k, v in lifted.items()},
         )
