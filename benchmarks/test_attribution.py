@@ -6,7 +6,8 @@ Implementations: ``hpefast`` (all J gradients of a step from one batched backwar
 ``hpefast-joint-loop`` (``batched=False``: one input-only backward per joint), ``template-loop``.
 
 Sizes: ``full`` = ViTPose-S, 256x192, 17 joints, 50 blur-path steps, batch 8 (the issue's figure; one
-round, minutes per implementation on a 2-core CPU: run it on purpose with ``HPEFAST_BENCH_FULL=1``);
+round, minutes per implementation on a 2-core CPU: run it on purpose with ``HPEFAST_BENCH_FULL=1``;
+``HPEFAST_BENCH_STEPS=N`` runs N steps instead: every step costs the same, so the ratios hold);
 ``small`` = the tiny ViTPose, 64x48, 17 joints, 2 steps, batch 2 (CI, ``--benchmark-disable``).
 """
 
@@ -43,7 +44,7 @@ def test_integrated_gradients(benchmark, request, device, size, impl):
     g = torch.Generator().manual_seed(0)
     images = torch.randn(cfg["batch"], 3, h, w, generator=g).to(device)
     gt = (torch.rand(cfg["batch"], 17, 2, generator=g) * torch.tensor([w - 1.0, h - 1.0])).to(device)
-    steps = cfg["steps"]
+    steps = int(os.environ.get("HPEFAST_BENCH_STEPS", cfg["steps"])) if size == "full" else cfg["steps"]
     benchmark.group = f"poseig-ig-{cfg['variant']}-{w}x{h}-J17-steps{steps}-B{cfg['batch']}-{device}"
 
     def run():
