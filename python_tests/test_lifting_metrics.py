@@ -160,3 +160,29 @@ def test_bad_input_is_named():
         M.pck3d(g, g, threshold=-1.0)
     with pytest.raises(ValueError, match="steps must be a positive integer"):
         M.auc3d(g, g, steps=0)
+
+
+def test_closed_form_rotation_equals_svd_and_flags_degenerate_frames(rng):
+    h = torch.from_numpy(rng.normal(size=(3000, 3, 3)))
+    h[1000:2000, 2] = 0.0  # rank 2 (planar)
+    h[2000:2500] *= torch.tensor([1.0, 1e-3, 1e-4])[:, None]  # nearly rank 1, det of both signs
+    hc = h.reshape(-1, 9).t().contiguous().unbind(0)
+    rc, bad = M._rotation_qcp(hc)
+    rot = torch.stack(rc, 1).reshape(-1, 3, 3)
+    r_svd, tr_svd = M._rotation_svd(h)
+    assert not bool(bad[:2500].any())
+    torch.testing.assert_close(rot[:2500], r_svd[:2500], rtol=0, atol=1e-8)
+    torch.testing.assert_close(torch.linalg.det(rot[:2500]), torch.ones(2500, dtype=torch.float64))
+    # rank-1 and zero cross-covariances (collinear or single-point poses) go to the SVD path
+    h1 = torch.from_numpy(rng.normal(size=(50, 3, 1)) * rng.normal(size=(50, 1, 3)))
+    _, bad1 = M._rotation_qcp(
+        torch.cat([h1, torch.zeros(2, 3, 3, dtype=torch.float64)]).reshape(-1, 9).t().unbind(0)
+    )
+    assert bool(bad1.all())
+
+
+def test_procrustes_align_is_what_p_mpjpe_scores(rng):
+    pred, gt = _poses(rng, n=20)
+    pred = _transformed(rng, pred)
+    aligned = M.procrustes_align(pred, gt)
+    np.testing.assert_allclose(M.mpjpe(aligned, gt), M.p_mpjpe(pred, gt), rtol=1e-10)

@@ -9,18 +9,18 @@ The spec of each metric is the numpy code in :mod:`hpefast._reference.lifting` (
 ``common/loss.py`` and the MPI-INF-3DHP evaluation script); the tests compare against it.
 
 P-MPJPE needs the optimal similarity transform of every frame. VideoPose3D runs ``np.linalg.svd`` on the
-[N, 3, 3] cross-covariances, one LAPACK call per frame; here the rotation comes from a closed-form,
-vectorised eigen-decomposition of the symmetric 3x3 matrix H^T H (trigonometric eigenvalues, eigenvectors
-by Eberly's robust construction), with the reflection fix written as R = v1 u1^T + v2 u2^T +
-(v1 x v2)(u1 x u2)^T, which needs neither the third singular vector nor 1/s3 (so planar poses are exact).
-The 3x3 algebra is always done in float64; the [N, J, 3] work stays in the input dtype, in chunks.
+[N, 3, 3] cross-covariances, one LAPACK call per frame; here the rotation comes in closed form, vectorised
+over frames: Horn's quaternion method with Theobald's characteristic polynomial (QCP), whose largest root
+s1 + s2 + sign(det H) s3 builds the reflection fix in. The few frames it flags as ill-conditioned
+(degenerate or collinear poses, a nearly repeated top eigenvalue) are solved again by SVD exactly as the
+reference. The 3x3 algebra is float64 whatever the input dtype; the [N, J, 3] work stays in the input
+dtype, in chunks of 8192 frames spread over CPU threads.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 import numpy as np
@@ -30,7 +30,7 @@ __all__ = ["mpjpe", "p_mpjpe", "n_mpjpe", "mpjve", "pck3d", "auc3d", "procrustes
 
 Array = TypeVar("Array", np.ndarray, torch.Tensor)
 
-_CHUNK = 1 << 14  # frames per chunk for P-MPJPE: the [chunk, J, 3] temporaries stay in cache
+_CHUNK = 1 << 13  # frames per chunk for P-MPJPE: the [chunk, J, 3] temporaries stay in cache
 
 
 def _check_pair(
@@ -198,26 +198,32 @@ def p_mpjpe(pred: Array, gt: Array) -> Array:
     j = p.shape[-2]
     p2, g2 = p.reshape(-1, j, 3), g.reshape(-1, j, 3)
     out = torch.empty(p2.shape[0], dtype=p.dtype, device=p.device)
-    with _cpu_single_thread(p.device):
-        for s in range(0, p2.shape[0], _CHUNK):
+    starts = range(0, p2.shape[0], _CHUNK)
+
+    def work(first: int) -> None:
+        for s in starts[first::workers]:
             out[s : s + _CHUNK] = _p_mpjpe_chunk(p2[s : s + _CHUNK], g2[s : s + _CHUNK])
-    return _out(out.reshape(lead), is_np)
 
-
-@contextlib.contextmanager
-def _cpu_single_thread(device: torch.device) -> Iterator[None]:
-    """One torch thread for the chunked P-MPJPE on the CPU: its ops are a few hundred small tensors per
-    chunk, too small to gain from threads, and on a shared machine intra-op thread contention made them
-    several times slower (measured: 47 s vs 18 s for numpy at 1M frames under load, 2 threads)."""
-    if device.type != "cpu":
-        yield
-        return
+    if p.device.type != "cpu":
+        workers = 1
+        work(0)
+        return _out(out.reshape(lead), is_np)
+    # CPU: chunks in parallel Python threads (torch releases the GIL), one intra-op torch thread each. A
+    # chunk is a few hundred small ops, too small for intra-op threads; on a shared machine intra-op thread
+    # contention made them several times slower (47 s vs 18 s for numpy at 1M frames, 2 threads, load 12).
     old = torch.get_num_threads()
+    workers = max(1, min(old, len(starts)))
     torch.set_num_threads(1)
     try:
-        yield
+        if workers == 1:
+            work(0)
+        else:
+            with ThreadPoolExecutor(workers) as pool:
+                for f in [pool.submit(work, i) for i in range(workers)]:
+                    f.result()
     finally:
         torch.set_num_threads(old)
+    return _out(out.reshape(lead), is_np)
 
 
 def procrustes_align(pred: Array, gt: Array) -> Array:
@@ -241,133 +247,164 @@ def _p_mpjpe_chunk(p: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
         raise ValueError("p_mpjpe: pred or gt holds values too large to average (overflow)")
     x0, y0 = g - mu_x, p - mu_y
     rot, scale = _similarity(x0, y0)
-    err = torch.baddbmm(x0, y0, rot * scale[:, None, None], beta=-1.0)  # s y0 R - x0
-    return torch.linalg.vector_norm(err, dim=-1).mean(-1)
+    sr = (rot * scale[:, None, None]).unsqueeze(1)  # [n, 1, 3, 3]
+    # per joint |x0 - s y0 R| with fused multiply-adds on the coordinate planes (cheaper than a batched
+    # 17x3 @ 3x3 matmul and a norm)
+    sq = None
+    for c in range(3):
+        e = torch.addcmul(x0[..., c], y0[..., 0], sr[..., 0, c], value=-1.0)
+        e = torch.addcmul(e, y0[..., 1], sr[..., 1, c], value=-1.0)
+        e = torch.addcmul(e, y0[..., 2], sr[..., 2, c], value=-1.0)
+        sq = e * e if sq is None else torch.addcmul(sq, e, e)
+    return sq.sqrt_().mean(-1)
 
 
 def _similarity(x0: torch.Tensor, y0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Rotation R [n, 3, 3] (applied as ``y0 @ R``) and scale [n] minimising ||s y0 R - x0|| for centred
-    [n, J, 3] point sets; both in the dtype of the inputs."""
+    [n, J, 3] point sets; both in the dtype of the inputs. Frames the closed form flags as ill-conditioned
+    (degenerate or nearly so) are solved again by SVD, exactly as the reference does."""
     n = x0.shape[0]
     h = torch.bmm(x0.transpose(1, 2), y0).double()  # [n, 3, 3] = U S V^T
     hc = h.reshape(n, 9).t().contiguous().unbind(0)  # h[i][j] -> hc[3 * i + j], contiguous [n] each
-    rc = _rotation(hc)
+    rc, bad = _rotation_qcp(hc)
     tr = sum(hc[3 * i + j] * rc[3 * j + i] for i in range(3) for j in range(3))  # trace(H R)
-    ny = y0.square().sum((1, 2)).double()
+    rot = torch.stack(rc, 1).reshape(n, 3, 3)
+    if bool(bad.any()):
+        idx = bad.nonzero()[:, 0]
+        r_svd, tr_svd = _rotation_svd(h[idx])
+        rot[idx], tr[idx] = r_svd, tr_svd
+    ny = torch.linalg.vector_norm(y0.reshape(n, -1), dim=1).double().square()
     ok = (ny > 0) & (tr > 0)
     scale = torch.where(ok, tr / torch.where(ok, ny, 1.0), 0.0)
-    rot = torch.stack(rc, 1).reshape(n, 3, 3)
     return rot.to(x0.dtype), scale.to(x0.dtype)
 
 
-# The 3x3 algebra below works on tuples of contiguous [n] tensors (one per matrix entry or vector
-# component): a few hundred cheap elementwise ops, instead of one LAPACK call per frame.
-Vec = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+def _rotation_svd(h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """VideoPose3D's solution for [m, 3, 3] H = U S V^T: R = V diag(1, 1, d) U^T with d = sign det(V U^T),
+    trace(H R) = s1 + s2 + d s3 (an all-zero H gives R = I, trace 0)."""
+    u, sv, vt = torch.linalg.svd(h)
+    v = vt.transpose(1, 2)
+    d = torch.sign(torch.linalg.det(torch.bmm(v, u.transpose(1, 2))))
+    d = torch.where(d == 0, 1.0, d)
+    v = torch.cat([v[:, :, :2], v[:, :, 2:] * d[:, None, None]], 2)
+    sv = torch.cat([sv[:, :2], sv[:, 2:] * d[:, None]], 1)
+    return torch.bmm(v, u.transpose(1, 2)), sv.sum(1)
 
 
-def _cross(a: Vec, b: Vec) -> Vec:
-    return (a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0])
-
-
-def _dot(a: Vec, b: Vec) -> torch.Tensor:
-    return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
-
-
-def _select(mask: torch.Tensor, a: Vec, b: Vec) -> Vec:
-    return (torch.where(mask, a[0], b[0]), torch.where(mask, a[1], b[1]), torch.where(mask, a[2], b[2]))
-
-
-def _normalize(v: Vec, fallback: Vec) -> tuple[Vec, torch.Tensor]:
-    """(v / |v|, |v|); where |v| == 0 the fallback (a unit vector) is returned."""
-    norm = torch.sqrt(_dot(v, v))
-    good = norm > 0
-    inv = torch.where(good, 1.0 / torch.where(good, norm, 1.0), 0.0)
-    return _select(good, (v[0] * inv, v[1] * inv, v[2] * inv), fallback), norm
-
-
-def _complement(w: Vec) -> tuple[Vec, Vec]:
-    """Unit vectors (u, v) completing the unit vectors ``w`` to right-handed orthonormal bases (Eberly)."""
-    zero = torch.zeros_like(w[0])
-    use_a = w[0].abs() > w[1].abs()
-    u = _select(use_a, (-w[2], zero, w[0]), (zero, w[2], -w[1]))
-    inv = torch.rsqrt(_dot(u, u))
-    u = (u[0] * inv, u[1] * inv, u[2] * inv)
-    return u, _cross(w, u)
-
-
-def _matvec(m: tuple[torch.Tensor, ...], v: Vec) -> Vec:
-    return tuple(m[3 * i] * v[0] + m[3 * i + 1] * v[1] + m[3 * i + 2] * v[2] for i in range(3))  # type: ignore[return-value]
-
-
-def _rotation(h: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
-    """Optimal proper rotation R = V diag(1, 1, sign det H) U^T for H = U S V^T (row-major entries)."""
-    # A = H^T H = V S^2 V^T (symmetric PSD)
-    a00 = h[0] * h[0] + h[3] * h[3] + h[6] * h[6]
-    a11 = h[1] * h[1] + h[4] * h[4] + h[7] * h[7]
-    a22 = h[2] * h[2] + h[5] * h[5] + h[8] * h[8]
-    a01 = h[0] * h[1] + h[3] * h[4] + h[6] * h[7]
-    a02 = h[0] * h[2] + h[3] * h[5] + h[6] * h[8]
-    a12 = h[1] * h[2] + h[4] * h[5] + h[7] * h[8]
-    a = (a00, a01, a02, a01, a11, a12, a02, a12, a22)
-    # eigenvalues: trigonometric solution of the characteristic cubic (Smith 1961)
-    q = (a00 + a11 + a22) / 3
-    b00, b11, b22 = a00 - q, a11 - q, a22 - q
-    off = a01 * a01 + a02 * a02 + a12 * a12
-    p = torch.sqrt((b00 * b00 + b11 * b11 + b22 * b22 + 2 * off) / 6)
-    inv_p = torch.where(p > 0, 1.0 / torch.where(p > 0, p, 1.0), 0.0)
-    c00, c11, c22, c01, c02, c12 = (
-        b00 * inv_p,
-        b11 * inv_p,
-        b22 * inv_p,
-        a01 * inv_p,
-        a02 * inv_p,
-        a12 * inv_p,
+def _minors(a) -> tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]]:
+    """The 2x2 minors of rows (0, 1) and of rows (2, 3) of a 4x4 matrix (Laplace expansion)."""
+    s = (
+        a[0][0] * a[1][1] - a[1][0] * a[0][1],
+        a[0][0] * a[1][2] - a[1][0] * a[0][2],
+        a[0][0] * a[1][3] - a[1][0] * a[0][3],
+        a[0][1] * a[1][2] - a[1][1] * a[0][2],
+        a[0][1] * a[1][3] - a[1][1] * a[0][3],
+        a[0][2] * a[1][3] - a[1][2] * a[0][3],
     )
-    det_c = c00 * (c11 * c22 - c12 * c12) - c01 * (c01 * c22 - c12 * c02) + c02 * (c01 * c12 - c11 * c02)
-    half_det = (0.5 * det_c).clamp(-1.0, 1.0)
-    angle = torch.acos(half_det) / 3
-    lam_hi = q + 2 * p * torch.cos(angle)
-    lam_lo = q + 2 * p * torch.cos(angle + 2 * math.pi / 3)
-    lam_mid = 3 * q - lam_hi - lam_lo
-    # eigenvector of the isolated eigenvalue first (the largest when half_det >= 0, else the smallest): the
-    # largest cross product of two rows of A - lambda I is well conditioned (Eberly, "A robust
-    # eigensolver for 3x3 symmetric matrices")
-    hi_first = half_det >= 0
-    lam = torch.where(hi_first, lam_hi, lam_lo)
-    r0, r1, r2 = (a00 - lam, a01, a02), (a01, a11 - lam, a12), (a02, a12, a22 - lam)
-    c0, c1, c2 = _cross(r0, r1), _cross(r0, r2), _cross(r1, r2)
-    d0, d1, d2 = _dot(c0, c0), _dot(c1, c1), _dot(c2, c2)
-    best = _select(d1 > d0, c1, c0)
-    best = _select(d2 > torch.maximum(d0, d1), c2, best)
-    one, zero = torch.ones_like(q), torch.zeros_like(q)
-    e_x: Vec = (one, zero, zero)
-    v_iso, _ = _normalize(best, e_x)
-    # the middle eigenvector in the plane orthogonal to v_iso: null vector of the 2x2 restriction
-    cu, cv = _complement(v_iso)
-    au, av = _matvec(a, cu), _matvec(a, cv)
-    m00, m01, m11 = _dot(cu, au) - lam_mid, _dot(cu, av), _dot(cv, av) - lam_mid
-    pick = m01 * m01 + m00 * m00 >= m11 * m11 + m01 * m01
-    k0, k1 = torch.where(pick, m01, m11), torch.where(pick, -m00, -m01)
-    kn = torch.sqrt(k0 * k0 + k1 * k1)
-    k_ok = kn > 0
-    kinv = 1.0 / torch.where(k_ok, kn, 1.0)
-    k0, k1 = torch.where(k_ok, k0 * kinv, 1.0), torch.where(k_ok, k1 * kinv, 0.0)
-    v2: Vec = (k0 * cu[0] + k1 * cv[0], k0 * cu[1] + k1 * cv[1], k0 * cu[2] + k1 * cv[2])
-    v1 = _select(hi_first, v_iso, _cross(v_iso, v2))  # the top right-singular vector
-    # left singular vectors u_i = H v_i / s_i, orthonormalised; for a rank-1 H any u2 orthogonal to u1 is
-    # optimal (collinear poses)
-    u1, s1 = _normalize(_matvec(h, v1), e_x)
-    comp_u1, _ = _complement(u1)
-    hv2 = _matvec(h, v2)
-    proj = _dot(hv2, u1)
-    u2, s2 = _normalize((hv2[0] - proj * u1[0], hv2[1] - proj * u1[1], hv2[2] - proj * u1[2]), comp_u1)
-    u2 = _select(s2 <= 1e-12 * s1, comp_u1, u2)
-    v3, u3 = _cross(v1, v2), _cross(u1, u2)
-    # R = v1 u1^T + v2 u2^T + (v1 x v2)(u1 x u2)^T; an all-zero H (a degenerate pose) gives R = I
-    deg = s1 <= 0
-    out = []
-    for i in range(3):
-        for j in range(3):
-            r = v1[i] * u1[j] + v2[i] * u2[j] + v3[i] * u3[j]
-            out.append(torch.where(deg, one if i == j else zero, r))
-    return tuple(out)
+    c = (
+        a[2][0] * a[3][1] - a[3][0] * a[2][1],
+        a[2][0] * a[3][2] - a[3][0] * a[2][2],
+        a[2][0] * a[3][3] - a[3][0] * a[2][3],
+        a[2][1] * a[3][2] - a[3][1] * a[2][2],
+        a[2][1] * a[3][3] - a[3][1] * a[2][3],
+        a[2][2] * a[3][3] - a[3][2] * a[2][3],
+    )
+    return s, c
+
+
+def _rotation_qcp(h: tuple[torch.Tensor, ...]) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
+    """Optimal proper rotation by Horn's quaternion method (Horn 1987) with Theobald's characteristic
+    polynomial (QCP, Theobald 2005): the largest eigenvalue of Horn's symmetric 4x4 matrix N is the root of
+    det(N - l I) = l^4 + c2 l^2 + c1 l + c0 that Newton's method reaches from a close start (the singular
+    values of H from the trigonometric solution for H^T H), and its eigenvector, the rotation's quaternion,
+    is the dominant column of adj(N - l I). That root equals s1 + s2 + sign(det H) s3 = trace(H R), the
+    reflection fix comes for free. Returns (R row-major [9 x [n]], ill-conditioned [n])."""
+    # S = H^T, S_ab = sum_j y_ja x_jb (Horn's M for rotating y onto x)
+    sxx, syx, szx, sxy, syy, szy, sxz, syz, szz = h
+    n00, n11 = sxx + syy + szz, sxx - syy - szz
+    n22, n33 = syy - sxx - szz, szz - sxx - syy
+    n01, n02, n03 = syz - szy, szx - sxz, sxy - syx
+    n12, n13, n23 = sxy + syx, szx + sxz, syz + szy
+    a = ((n00, n01, n02, n03), (n01, n11, n12, n13), (n02, n12, n22, n23), (n03, n13, n23, n33))
+    fro2 = sum(v * v for v in h)
+    det_h = sxx * (syy * szz - szy * syz) - syx * (sxy * szz - szy * sxz) + szx * (sxy * syz - syy * sxz)
+    s, c = _minors(a)
+    c0 = s[0] * c[5] - s[1] * c[4] + s[2] * c[3] + s[3] * c[2] - s[4] * c[1] + s[5] * c[0]
+    c2, c1 = -2.0 * fro2, -8.0 * det_h
+    # start: s1 + s2 + sign(det) s3, s1 the largest eigenvalue of H^T H (Smith's trigonometric solution)
+    g00 = sxx * sxx + sxy * sxy + sxz * sxz
+    g11 = syx * syx + syy * syy + syz * syz
+    g22 = szx * szx + szy * szy + szz * szz
+    g01 = sxx * syx + sxy * syy + sxz * syz
+    g02 = sxx * szx + sxy * szy + sxz * szz
+    g12 = syx * szx + syy * szy + syz * szz
+    q = (g00 + g11 + g22) / 3
+    b00, b11, b22 = g00 - q, g11 - q, g22 - q
+    p = torch.sqrt((b00 * b00 + b11 * b11 + b22 * b22 + 2 * (g01 * g01 + g02 * g02 + g12 * g12)) / 6)
+    inv_p = torch.where(p > 0, 1.0 / torch.where(p > 0, p, 1.0), 0.0)
+    det_b = (
+        b00 * (b11 * b22 - g12 * g12) - g01 * (g01 * b22 - g12 * g02) + g02 * (g01 * g12 - b11 * g02)
+    ) * (inv_p * inv_p * inv_p)
+    angle = torch.acos((0.5 * det_b).clamp(-1.0, 1.0)) / 3
+    s1 = torch.sqrt((q + 2 * p * torch.cos(angle)).clamp_min(0.0))  # largest singular value: accurate
+    # the other two without their (inaccurate) trigonometric values: (s2 + d s3)^2 = s2^2 + s3^2 + 2 d s2 s3
+    # = (|H|^2 - s1^2) + 2 det(H) / s1, as d s1 s2 s3 = det H
+    rest = fro2 - s1 * s1 + 2 * det_h / torch.where(s1 > 0, s1, 1.0)
+    lam = s1 + torch.sqrt(rest.clamp_min(0.0))
+    # Newton polish; near a double root (s2 + d s3 ~ 0, where any vector of the eigenspace is optimal) the
+    # slope vanishes and a large step would be rounding noise: only small steps are taken
+    max_step = 1e-6 * torch.sqrt(fro2)
+    for _ in range(2):
+        l2 = lam * lam
+        poly = (l2 + c2) * l2 + c1 * lam + c0
+        slope = (4.0 * l2 + 2.0 * c2) * lam + c1
+        step = poly / torch.where(slope != 0, slope, 1.0)
+        lam = lam - torch.where((slope != 0) & (step.abs() <= max_step), step, 0.0)
+    # quaternion: the column of adj(N - lam I) = (prod of the other eigenvalue gaps) q q^T with the largest
+    # diagonal entry
+    m = tuple(tuple(a[i][j] - lam if i == j else a[i][j] for j in range(4)) for i in range(4))
+    s, c = _minors(m)
+    adj = (
+        (
+            m[1][1] * c[5] - m[1][2] * c[4] + m[1][3] * c[3],
+            -m[0][1] * c[5] + m[0][2] * c[4] - m[0][3] * c[3],
+            m[3][1] * s[5] - m[3][2] * s[4] + m[3][3] * s[3],
+            -m[2][1] * s[5] + m[2][2] * s[4] - m[2][3] * s[3],
+        ),
+        (
+            -m[1][0] * c[5] + m[1][2] * c[2] - m[1][3] * c[1],
+            m[0][0] * c[5] - m[0][2] * c[2] + m[0][3] * c[1],
+            -m[3][0] * s[5] + m[3][2] * s[2] - m[3][3] * s[1],
+            m[2][0] * s[5] - m[2][2] * s[2] + m[2][3] * s[1],
+        ),
+        (
+            m[1][0] * c[4] - m[1][1] * c[2] + m[1][3] * c[0],
+            -m[0][0] * c[4] + m[0][1] * c[2] - m[0][3] * c[0],
+            m[3][0] * s[4] - m[3][1] * s[2] + m[3][3] * s[0],
+            -m[2][0] * s[4] + m[2][1] * s[2] - m[2][3] * s[0],
+        ),
+        (
+            -m[1][0] * c[3] + m[1][1] * c[1] - m[1][2] * c[0],
+            m[0][0] * c[3] - m[0][1] * c[1] + m[0][2] * c[0],
+            -m[3][0] * s[3] + m[3][1] * s[1] - m[3][2] * s[0],
+            m[2][0] * s[3] - m[2][1] * s[1] + m[2][2] * s[0],
+        ),
+    )  # adj[i][j]; row i of the adjugate
+    diag = torch.stack([adj[i][i] for i in range(4)]).abs()
+    best = diag.argmax(0)
+    cols = torch.stack([torch.stack(adj[i]) for i in range(4)], 1)  # [4 (column j), 4 (entry i), n]
+    quat = cols.gather(0, best[None, None].expand(1, 4, -1))[0]
+    qn = torch.linalg.vector_norm(quat, dim=0)
+    w, x, y, z = (quat / qn.clamp_min(1e-300)).unbind(0)
+    # rotation mapping y onto x (column vectors) is M(q); R = M^T for row vectors (y0 @ R)
+    ww, xx, yy, zz = w * w, x * x, y * y, z * z
+    xy, xz, yz, wx, wy, wz = x * y, x * z, y * z, w * x, w * y, w * z
+    rot = (
+        ww + xx - yy - zz, 2 * (xy + wz), 2 * (xz - wy),
+        2 * (xy - wz), ww - xx + yy - zz, 2 * (yz + wx),
+        2 * (xz + wy), 2 * (yz - wx), ww - xx - yy + zz,
+    )  # fmt: skip
+    # ill-conditioned: a degenerate pose (H = 0) or a nearly repeated top eigenvalue of N (tiny adjugate)
+    scale3 = fro2 * torch.sqrt(fro2)
+    bad = ~(diag.amax(0) > 1e-6 * scale3) | ~torch.isfinite(lam)
+    return rot, bad
