@@ -36,8 +36,8 @@ thread_local bool t_in_region = false;
 
 // Tasks of a job are claimed from one atomic counter that carries the job's number in its high bits,
 // so a worker that wakes late can never claim a task of a later job. The caller takes part and waits only
-// for claimed tasks to finish, not for sleeping workers to wake up (on a busy machine that wait would
-// cost more than the job).
+// for claimed tasks to finish, not for sleeping workers to wake up: when a worker is slow to be scheduled
+// (a busy machine) the caller simply does the remaining tasks itself.
 class ThreadPool {
  public:
   // Jobs are serialised; a caller that finds the pool busy runs its tasks inline.
@@ -54,7 +54,7 @@ class ThreadPool {
       gen = ++generation_;
       task_ = &task;
       tasks_ = tasks;
-      done_ = 0;
+      done_.store(0);
       error_ = nullptr;
       next_.store(gen << kIndexBits);
     }
@@ -65,7 +65,7 @@ class ThreadPool {
     std::exception_ptr error;
     {
       std::unique_lock<std::mutex> lock(mutex_);
-      done_cv_.wait(lock, [&] { return done_ == tasks; });
+      done_cv_.wait(lock, [&] { return done_.load() == tasks; });
       task_ = nullptr;
       error = error_;
       error_ = nullptr;
@@ -97,7 +97,7 @@ class ThreadPool {
  private:
   static constexpr int kNoStop = 1 << 30;
   static constexpr int kIndexBits = 24;
-  static constexpr int64_t kIndexLimit = int64_t(1) << (kIndexBits - 1);  // parallel_for makes <= threads tasks
+  static constexpr int64_t kIndexLimit = int64_t(1) << (kIndexBits - 1);  // parallel_for makes a few per thread
 
   static void run_inline(int64_t tasks, const std::function<void(int64_t)>& task) {
     const bool outer = !t_in_region;
@@ -139,8 +139,10 @@ class ThreadPool {
         std::lock_guard<std::mutex> lock(mutex_);
         if (!error_) error_ = std::current_exception();
       }
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (++done_ == tasks) done_cv_.notify_one();
+      if (done_.fetch_add(1) + 1 == tasks) {
+        std::lock_guard<std::mutex> lock(mutex_);  // the caller checks done_ under the lock: no lost wake-up
+        done_cv_.notify_one();
+      }
     }
   }
 
@@ -171,7 +173,7 @@ class ThreadPool {
   int stop_from_ = kNoStop;  // workers with id >= stop_from_ exit
   const std::function<void(int64_t)>* task_ = nullptr;
   int64_t tasks_ = 0;
-  int64_t done_ = 0;         // finished tasks of the current job
+  std::atomic<int64_t> done_{0};  // finished tasks of the current job
   std::exception_ptr error_;
   std::atomic<uint64_t> next_{0};  // (job number << kIndexBits) | next task index
 };

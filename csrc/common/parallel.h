@@ -20,6 +20,7 @@ namespace hpefast {
 int num_threads();             // threads CPU kernels use (>= 1)
 void set_num_threads(int n);   // n >= 1; ignored while HPEFAST_NUM_THREADS is set
 int pool_workers();            // worker threads alive now (tests: no leak, follows the count)
+constexpr int64_t kChunksPerThread = 4;
 
 namespace detail {
 bool in_parallel_region();
@@ -40,8 +41,11 @@ void parallel_for(int64_t n, int64_t grain, F&& fn) {
     fn(int64_t(0), n);
     return;
   }
-  const int64_t chunk = (n + threads - 1) / threads;
-  detail::run_tasks(threads, [&](int64_t t) {
+  // A few chunks per thread, claimed dynamically: a thread the OS keeps waiting holds up one small chunk,
+  // not a whole share of the work.
+  const int64_t tasks = std::min<int64_t>(max_chunks, threads * kChunksPerThread);
+  const int64_t chunk = (n + tasks - 1) / tasks;
+  detail::run_tasks((n + chunk - 1) / chunk, [&](int64_t t) {
     const int64_t b = t * chunk, e = std::min(n, b + chunk);
     if (b < e) fn(b, e);
   });
