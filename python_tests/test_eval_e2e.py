@@ -250,6 +250,27 @@ def test_ground_truth_other_shapes_take_the_general_path(text):
     assert loading.read_ground_truth_columns(text) is None
 
 
+def test_lazy_objects_pickle_and_copy(tmp_path):
+    import pickle
+
+    gt, res = make_coco_keypoints(num_images=8, seed=1)
+    gt_path, res_path = _write(tmp_path, gt, res)
+    g = COCO(gt_path)
+    d = g.loadRes(res_path)
+    for obj, reference in ((g, gt), (d, None)):
+        for clone in (pickle.loads(pickle.dumps(obj)), copy.deepcopy(obj)):
+            assert clone.dataset == obj.dataset
+            assert clone.getAnnIds() == obj.getAnnIds()
+        if reference is not None:
+            assert obj.dataset == reference
+    E = COCOeval(pickle.loads(pickle.dumps(g)), pickle.loads(pickle.dumps(d)), "keypoints")
+    E.evaluate()
+    E.accumulate()
+    with contextlib.redirect_stdout(io.StringIO()):
+        E.summarize()
+    np.testing.assert_allclose(E.stats, _pycoco(gt, res)[1], rtol=0, atol=1e-12)
+
+
 def test_lazy_index_follows_pycocotools_usage():
     gt, res = make_coco_keypoints(num_images=8, seed=1)
     g = COCO(copy.deepcopy(gt))

@@ -146,6 +146,13 @@ class COCO:
         self._dataset, self._pending, self._columns = value, [], None
         self._lazy_ids = self._lazy_categories = None
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle / deepcopy with the dataset materialised (the pending steps are closures)."""
+        self.dataset  # noqa: B018 - runs the pending steps
+        state = self.__dict__.copy()
+        state["_pending"] = []
+        return state
+
     def _categories(self) -> list:
         """``dataset["categories"]`` without parsing the rest of a pending json."""
         if self._pending and self._lazy_categories is not None:
