@@ -22,6 +22,7 @@ def _one_line(err: str) -> str:
     return lines[0]
 
 
+@pytest.mark.slow
 def test_write_failure_is_one_line_naming_the_file(rel_coco, tmp_path):
     out = tmp_path / "sim.json"
     code = (
@@ -39,6 +40,7 @@ def test_write_failure_is_one_line_naming_the_file(rel_coco, tmp_path):
     assert not out.exists() and [p.name for p in tmp_path.iterdir()] == []  # no partial file, no temporary
 
 
+@pytest.mark.slow
 def test_ctrl_c_exits_130_with_one_line(tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "hpefast", "demo", "--quick", "--no-progress", "--out", str(tmp_path / "d")],
@@ -97,6 +99,7 @@ def test_corrupt_safetensors_and_absurd_sizes_are_one_line_with_the_path(tmp_pat
     assert str(tmp_path / "m") in _one_line(capsys.readouterr().err)
 
 
+@pytest.mark.slow
 def test_zero_valued_demo_flags_are_refused(tmp_path):
     for flag in (["--epochs", "0"], ["--train-images", "0"]):
         proc = subprocess.run(

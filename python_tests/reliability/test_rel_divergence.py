@@ -26,6 +26,7 @@ def _poison_after(trainer: Trainer, step: int) -> None:
     trainer.train_step = step_then_poison
 
 
+@pytest.mark.slow
 def test_non_finite_weights_never_reach_the_checkpoint(rel_config, tmp_path):
     out = tmp_path / "run"
     # logs rarely (the old check ran only at log steps), checkpoints every 2 steps
@@ -43,6 +44,7 @@ def test_non_finite_weights_never_reach_the_checkpoint(rel_config, tmp_path):
     assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
 
 
+@pytest.mark.slow
 def test_non_finite_loss_at_the_first_step_writes_nothing(rel_config, tmp_path):
     out = tmp_path / "run"
     trainer = Trainer(rel_config(out, "log_interval=1000", "checkpoint_interval=1"))
@@ -53,6 +55,7 @@ def test_non_finite_loss_at_the_first_step_writes_nothing(rel_config, tmp_path):
     assert not (out / "checkpoints" / "last.pt").exists()
 
 
+@pytest.mark.slow
 def test_diverged_run_resumes_from_the_good_checkpoint(rel_config, tmp_path):
     from hpefast.engine.trainer import train
 

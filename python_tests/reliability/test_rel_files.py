@@ -111,6 +111,7 @@ def _log(out: Path) -> list[dict]:
     return [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_log_has_each_step_once_after_a_crash_and_resume(rel_config, tmp_path, monkeypatch):
     from hpefast.engine.trainer import Trainer, train
 
@@ -137,6 +138,7 @@ def test_log_has_each_step_once_after_a_crash_and_resume(rel_config, tmp_path, m
     assert [s for s, _ in resumed.losses] == [3, 4, 5]
 
 
+@pytest.mark.slow
 def test_resume_and_eval_do_not_need_the_pretrained_file(rel_config, tmp_path):
     import shutil
 

@@ -107,6 +107,7 @@ def _train_steps(out: Path) -> list[tuple[str, int]]:
     return [(r["type"], r["step"]) for r in records]
 
 
+@pytest.mark.slow
 def test_two_train_runs_never_mix_into_one_log(rel_config, tmp_path):
     from hpefast.engine.trainer import train
     from hpefast.errors import InputError
