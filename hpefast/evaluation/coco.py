@@ -5,6 +5,11 @@ Differences from pycocotools, all on inputs pycocotools does not handle well:
 ``loadRes`` does not modify the result dicts it is given (it stores shallow copies), refuses empty
 results unless ``allow_empty=True``, and raises ValueError naming the result for unknown image ids,
 missing or NaN scores, and malformed keypoints. Loading prints nothing.
+
+Loading from files goes through the compiled json readers (``hpefast.evaluation.loading``) into columns;
+the pycocotools views (``dataset``, ``anns``, ``imgs``, ``imgToAnns``, ...) are built on first use, so
+an evaluation that never reads them never makes a Python object per annotation or result. Result dicts
+made from columns hold floats where the json had integers (``2`` -> ``2.0`` in keypoints), the same values.
 """
 
 from __future__ import annotations
