@@ -23,6 +23,7 @@ import hashlib
 import os
 import re
 import secrets
+import shutil
 import socket
 import time
 from collections.abc import Iterator, Mapping
@@ -34,6 +35,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
     "clean_stale_temporaries",
+    "temporary_name",
     "sha256_file",
     "tensors_sha256",
 ]
@@ -93,9 +95,19 @@ def clean_stale_temporaries(path: str | os.PathLike) -> list[Path]:
                 stale = now - p.stat().st_mtime > _LEGACY_AGE_S
         if stale:
             with contextlib.suppress(OSError):
-                p.unlink()
+                if p.is_dir() and not p.is_symlink():
+                    shutil.rmtree(p)
+                else:
+                    p.unlink()
                 removed.append(p)
     return removed
+
+
+def temporary_name(path: str | os.PathLike) -> Path:
+    """A fresh temporary name beside ``path`` in hpefast's naming (a file or a folder the caller creates),
+    removed by :func:`clean_stale_temporaries` if its process dies before it is renamed."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.{_TAG}-{_host()}-{os.getpid()}-{secrets.token_hex(4)}.tmp")
 
 
 def _new_temporary(path: Path) -> str:
@@ -105,7 +117,7 @@ def _new_temporary(path: Path) -> str:
     except OSError:
         mode = None
     for _ in range(100):
-        tmp = path.with_name(f".{path.name}.{_TAG}-{_host()}-{os.getpid()}-{secrets.token_hex(4)}.tmp")
+        tmp = temporary_name(path)
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the kernel applies the umask
         except FileExistsError:

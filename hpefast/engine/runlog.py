@@ -58,7 +58,10 @@ class RunLogger:
     def log(self, record: dict[str, Any], step: int | None = None, prefix: str = "") -> None:
         if not self.enabled:
             return
-        self._file.write(json.dumps(record, default=_jsonable) + "\n")
+        try:
+            self._file.write(json.dumps(record, default=_jsonable) + "\n")
+        except OSError as exc:  # a full disk: name the file
+            raise type(exc)(exc.errno, f"{exc.strerror or exc} while writing", str(self.path)) from None
         if self._tb is not None and step is not None:
             for k, v in record.items():
                 if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):

@@ -245,15 +245,16 @@ def _save_with_external_data(proto: Any, path: Path) -> None:
     to an existing external-data file), and an interrupted export leaves the previous pair intact.
     """
     import shutil
-    import tempfile
 
     import onnx
 
-    from hpefast._io import atomic_path, sha256_file
+    from hpefast._io import atomic_path, clean_stale_temporaries, sha256_file, temporary_name
 
     path.parent.mkdir(parents=True, exist_ok=True)
+    clean_stale_temporaries(path)  # a killed export's folder
     data_name = path.name + ".data"
-    work = Path(tempfile.mkdtemp(prefix=f".{path.name}.hpefast-export-", dir=path.parent))
+    work = temporary_name(path)
+    work.mkdir()
     try:
         graph = work / path.name
         onnx.save_model(
@@ -275,7 +276,6 @@ def verify_onnx(
     images: torch.Tensor | None = None,
     *,
     dataset_id: int | None = None,
-    decode: str = "dark_udp",
     seed: int = 0,
 ) -> dict[str, float]:
     """Run the exported file in ONNX Runtime (CPU) and the torch model on the same crops; compare.
@@ -288,16 +288,13 @@ def verify_onnx(
             model are flat and the DARK decoder's sub-pixel step is ill-posed, which inflates
             ``max_kpt_diff_px`` without any export error.
         dataset_id: the head baked into the file (multi-dataset models).
-        decode: ``hpefast.ops.decode_heatmaps`` method for the keypoint comparison.
         seed: of the random batch.
 
     Returns: ``{"max_abs_diff": max |ORT - torch| over the heatmaps, "max_kpt_diff_px": max |difference|
-    of the decoded keypoints (x or y, input-crop pixels, all joints), "batch": B}``.
+    of the keypoints decoded by the model's codec (x or y, input-crop pixels, all joints), "batch": B}``.
     """
     import numpy as np
     import onnxruntime as ort
-
-    from hpefast.ops import decode_heatmaps
 
     src = onnx_model if isinstance(onnx_model, bytes) else str(onnx_model)
     sess = ort.InferenceSession(src, providers=["CPUExecutionProvider"])
@@ -319,8 +316,8 @@ def verify_onnx(
         model.train(was_training)
     (out,) = sess.run(None, {inp.name: x.numpy()})
     out_t = torch.from_numpy(np.ascontiguousarray(out, dtype=np.float32))
-    kp_ref, _ = decode_heatmaps(ref, (w, h), method=decode)
-    kp_out, _ = decode_heatmaps(out_t, (w, h), method=decode)
+    kp_ref, _ = model.cfg.codec.decode(ref)
+    kp_out, _ = model.cfg.codec.decode(out_t)
     return {
         "max_abs_diff": float((out_t - ref).abs().max()),
         "max_kpt_diff_px": float((kp_out - kp_ref).abs().max()),

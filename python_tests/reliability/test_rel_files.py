@@ -159,3 +159,24 @@ def test_resume_and_eval_do_not_need_the_pretrained_file(rel_config, tmp_path):
     assert all(torch.equal(model.state_dict()[k], v) for k, v in state["model"].items())
     again = train(rel_config(out, f"model.pretrained={pre}", "resume=auto", "halt_after_steps=3"))
     assert again.step == 3
+
+
+def test_stale_temporary_folders_of_dead_processes_are_removed(tmp_path):
+    """A killed >2 GB ONNX export leaves a temporary folder; the next write of that file removes it, while
+    a live process's temporary (this one's) and files of other names stay."""
+    from hpefast._io import clean_stale_temporaries, temporary_name
+
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    target = tmp_path / "model.onnx"
+    mine = temporary_name(target)
+    stale = Path(str(mine).replace(f"-{os.getpid()}-", f"-{int(dead.stdout)}-"))
+    stale.mkdir()
+    (stale / "model.onnx.data").write_bytes(b"x" * 1000)
+    mine.write_bytes(b"live")
+    other = tmp_path / ".notes.txt.tmp"
+    other.write_text("not ours")
+    removed = clean_stale_temporaries(target)
+    assert removed == [stale] and not stale.exists()
+    assert mine.exists() and other.exists()
