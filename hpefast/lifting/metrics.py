@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import math
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from types import SimpleNamespace
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -266,9 +267,15 @@ def _similarity(x0: torch.Tensor, y0: torch.Tensor) -> tuple[torch.Tensor, torch
     n = x0.shape[0]
     h = torch.bmm(x0.transpose(1, 2), y0).double()  # [n, 3, 3] = U S V^T
     hc = h.reshape(n, 9).t().contiguous().unbind(0)  # h[i][j] -> hc[3 * i + j], contiguous [n] each
-    rc, bad = _rotation_qcp(hc)
-    tr = sum(hc[3 * i + j] * rc[3 * j + i] for i in range(3) for j in range(3))  # trace(H R)
-    rot = torch.stack(rc, 1).reshape(n, 3, 3)
+    if h.device.type == "cpu":
+        hn = tuple(x.numpy() for x in hc)
+        rn, bad_n = _rotation_qcp(hn, _NUMPY)
+        tr = torch.from_numpy(sum(hn[3 * i + j] * rn[3 * j + i] for i in range(3) for j in range(3)))
+        rot, bad = torch.from_numpy(np.stack(rn, 1)).reshape(n, 3, 3), torch.from_numpy(bad_n)
+    else:
+        rc, bad = _rotation_qcp(hc, _TORCH)
+        tr = sum(hc[3 * i + j] * rc[3 * j + i] for i in range(3) for j in range(3))  # trace(H R)
+        rot = torch.stack(rc, 1).reshape(n, 3, 3)
     if bool(bad.any()):
         idx = bad.nonzero()[:, 0]
         r_svd, tr_svd = _rotation_svd(h[idx])
@@ -312,13 +319,28 @@ def _minors(a) -> tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]]:
     return s, c
 
 
-def _rotation_qcp(h: tuple[torch.Tensor, ...]) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
+_NUMPY = SimpleNamespace(
+    where=np.where, sqrt=np.sqrt, acos=np.arccos, cos=np.cos, isfinite=np.isfinite, abs=np.abs,
+    clip=np.clip, clip_min=np.maximum, stack=np.stack, amax0=lambda d: d.max(0),
+    take_column=lambda cols, best: np.take_along_axis(cols, best[None, None].repeat(4, 1), 0)[0],
+)  # fmt: skip
+_TORCH = SimpleNamespace(
+    where=torch.where, sqrt=torch.sqrt, acos=torch.acos, cos=torch.cos, isfinite=torch.isfinite,
+    abs=torch.abs, clip=torch.clamp, clip_min=torch.clamp_min, stack=torch.stack, amax0=lambda d: d.amax(0),
+    take_column=lambda cols, best: cols.gather(0, best[None, None].expand(1, 4, -1))[0],
+)  # fmt: skip
+
+
+def _rotation_qcp(h: tuple, xp: SimpleNamespace | None = None) -> tuple[tuple, Any]:
     """Optimal proper rotation by Horn's quaternion method (Horn 1987) with Theobald's characteristic
     polynomial (QCP, Theobald 2005): the largest eigenvalue of Horn's symmetric 4x4 matrix N is the root of
     det(N - l I) = l^4 + c2 l^2 + c1 l + c0 that Newton's method reaches from a close start (the singular
     values of H from the trigonometric solution for H^T H), and its eigenvector, the rotation's quaternion,
     is the dominant column of adj(N - l I). That root equals s1 + s2 + sign(det H) s3 = trace(H R), the
-    reflection fix comes for free. Returns (R row-major [9 x [n]], ill-conditioned [n])."""
+    reflection fix comes for free. ``h``: the 9 row-major entries of H as [n] arrays of ``xp``'s library
+    (numpy on the CPU, where its per-call overhead is half torch's; torch elsewhere). Returns (R row-major
+    [9 x [n]], ill-conditioned [n])."""
+    xp = xp or _TORCH
     # S = H^T, S_ab = sum_j y_ja x_jb (Horn's M for rotating y onto x)
     sxx, syx, szx, sxy, syy, szy, sxz, syz, szz = h
     n00, n11 = sxx + syy + szz, sxx - syy - szz
@@ -340,26 +362,26 @@ def _rotation_qcp(h: tuple[torch.Tensor, ...]) -> tuple[tuple[torch.Tensor, ...]
     g12 = syx * szx + syy * szy + syz * szz
     q = (g00 + g11 + g22) / 3
     b00, b11, b22 = g00 - q, g11 - q, g22 - q
-    p = torch.sqrt((b00 * b00 + b11 * b11 + b22 * b22 + 2 * (g01 * g01 + g02 * g02 + g12 * g12)) / 6)
-    inv_p = torch.where(p > 0, 1.0 / torch.where(p > 0, p, 1.0), 0.0)
+    p = xp.sqrt((b00 * b00 + b11 * b11 + b22 * b22 + 2 * (g01 * g01 + g02 * g02 + g12 * g12)) / 6)
+    inv_p = xp.where(p > 0, 1.0 / xp.where(p > 0, p, 1.0), 0.0)
     det_b = (
         b00 * (b11 * b22 - g12 * g12) - g01 * (g01 * b22 - g12 * g02) + g02 * (g01 * g12 - b11 * g02)
     ) * (inv_p * inv_p * inv_p)
-    angle = torch.acos((0.5 * det_b).clamp(-1.0, 1.0)) / 3
-    s1 = torch.sqrt((q + 2 * p * torch.cos(angle)).clamp_min(0.0))  # largest singular value: accurate
+    angle = xp.acos(xp.clip(0.5 * det_b, -1.0, 1.0)) / 3
+    s1 = xp.sqrt(xp.clip_min(q + 2 * p * xp.cos(angle), 0.0))  # largest singular value: accurate
     # the other two without their (inaccurate) trigonometric values: (s2 + d s3)^2 = s2^2 + s3^2 + 2 d s2 s3
     # = (|H|^2 - s1^2) + 2 det(H) / s1, as d s1 s2 s3 = det H
-    rest = fro2 - s1 * s1 + 2 * det_h / torch.where(s1 > 0, s1, 1.0)
-    lam = s1 + torch.sqrt(rest.clamp_min(0.0))
+    rest = fro2 - s1 * s1 + 2 * det_h / xp.where(s1 > 0, s1, 1.0)
+    lam = s1 + xp.sqrt(xp.clip_min(rest, 0.0))
     # Newton polish; near a double root (s2 + d s3 ~ 0, where any vector of the eigenspace is optimal) the
     # slope vanishes and a large step would be rounding noise: only small steps are taken
-    max_step = 1e-6 * torch.sqrt(fro2)
+    max_step = 1e-6 * xp.sqrt(fro2)
     for _ in range(2):
         l2 = lam * lam
         poly = (l2 + c2) * l2 + c1 * lam + c0
         slope = (4.0 * l2 + 2.0 * c2) * lam + c1
-        step = poly / torch.where(slope != 0, slope, 1.0)
-        lam = lam - torch.where((slope != 0) & (step.abs() <= max_step), step, 0.0)
+        step = poly / xp.where(slope != 0, slope, 1.0)
+        lam = lam - xp.where((slope != 0) & (xp.abs(step) <= max_step), step, 0.0)
     # quaternion: the column of adj(N - lam I) = (prod of the other eigenvalue gaps) q q^T with the largest
     # diagonal entry
     m = tuple(tuple(a[i][j] - lam if i == j else a[i][j] for j in range(4)) for i in range(4))
@@ -390,12 +412,12 @@ def _rotation_qcp(h: tuple[torch.Tensor, ...]) -> tuple[tuple[torch.Tensor, ...]
             m[2][0] * s[3] - m[2][1] * s[1] + m[2][2] * s[0],
         ),
     )  # adj[i][j]; row i of the adjugate
-    diag = torch.stack([adj[i][i] for i in range(4)]).abs()
+    diag = xp.abs(xp.stack([adj[i][i] for i in range(4)]))
     best = diag.argmax(0)
-    cols = torch.stack([torch.stack(adj[i]) for i in range(4)], 1)  # [4 (column j), 4 (entry i), n]
-    quat = cols.gather(0, best[None, None].expand(1, 4, -1))[0]
-    qn = torch.linalg.vector_norm(quat, dim=0)
-    w, x, y, z = (quat / qn.clamp_min(1e-300)).unbind(0)
+    cols = xp.stack([xp.stack(adj[i]) for i in range(4)], 1)  # [4 (column j), 4 (entry i), n]
+    quat = xp.take_column(cols, best)
+    qn = xp.sqrt((quat * quat).sum(0))
+    w, x, y, z = quat / xp.clip_min(qn, 1e-300)
     # rotation mapping y onto x (column vectors) is M(q); R = M^T for row vectors (y0 @ R)
     ww, xx, yy, zz = w * w, x * x, y * y, z * z
     xy, xz, yz, wx, wy, wz = x * y, x * z, y * z, w * x, w * y, w * z
@@ -405,6 +427,6 @@ def _rotation_qcp(h: tuple[torch.Tensor, ...]) -> tuple[tuple[torch.Tensor, ...]
         2 * (xz + wy), 2 * (yz - wx), ww - xx - yy + zz,
     )  # fmt: skip
     # ill-conditioned: a degenerate pose (H = 0) or a nearly repeated top eigenvalue of N (tiny adjugate)
-    scale3 = fro2 * torch.sqrt(fro2)
-    bad = ~(diag.amax(0) > 1e-6 * scale3) | ~torch.isfinite(lam)
+    scale3 = fro2 * xp.sqrt(fro2)
+    bad = ~(xp.amax0(diag) > 1e-6 * scale3) | ~xp.isfinite(lam)
     return rot, bad
