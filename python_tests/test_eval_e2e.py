@@ -250,6 +250,19 @@ def test_ground_truth_other_shapes_take_the_general_path(text):
     assert loading.read_ground_truth_columns(text) is None
 
 
+def test_int_positions_lookup_table_and_search_agree_with_isin():
+    from hpefast.evaluation.columns import int_positions
+
+    rng = np.random.default_rng(0)
+    for trial in range(100):  # compact keys (lookup table) and spread keys (binary search)
+        high = 50 if trial % 2 else 10**12
+        keys = np.unique(rng.integers(-50, high, int(rng.integers(1, 30))))
+        values = np.concatenate([rng.choice(keys, 20), rng.integers(-100, 100, 20), [2**62, -(2**62)]])
+        pos, found = int_positions(values, keys)
+        np.testing.assert_array_equal(found, np.isin(values, keys))
+        np.testing.assert_array_equal(keys[pos[found]], values[found])
+
+
 def test_lazy_objects_pickle_and_copy(tmp_path):
     import pickle
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from hpefast.evaluation.columns import AnnColumns, columns_from_annotations
+from hpefast.evaluation.columns import AnnColumns, columns_from_annotations, int_positions
 from hpefast.evaluation.loading import (
     parse_json,
     read_bytes,
@@ -397,9 +397,7 @@ class COCO:
         ids = self._image_ids()
         if isinstance(image_ids, np.ndarray) and image_ids.dtype == np.int64 and _all_int(ids):
             keys = np.unique(np.asarray(ids, dtype=np.int64))
-            pos = np.minimum(np.searchsorted(keys, image_ids), max(len(keys) - 1, 0))
-            ok = keys[pos] == image_ids if len(keys) else np.zeros(len(image_ids), bool)
-            bad = np.nonzero(~ok)[0]
+            bad = np.nonzero(~int_positions(image_ids, keys)[1])[0]
             unknown = image_ids[bad].tolist()
         else:
             known = set(ids)

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from hpefast.evaluation.columns import AnnColumns, columns_from_annotations
+from hpefast.evaluation.columns import AnnColumns, columns_from_annotations, int_positions
 from hpefast.evaluation.sigmas import resolve_sigmas
 
 _IOU_TYPES = ("keypoints", "keypoints_crowd")
@@ -150,8 +150,7 @@ def _positions(values: np.ndarray, keys: list) -> tuple[np.ndarray, np.ndarray]:
     if len(values) == 0 or len(keys) == 0:
         return np.zeros(len(values), np.int64), np.zeros(len(values), bool)
     if values.dtype == np.int64 and key_arr.dtype == np.int64:
-        pos = np.minimum(np.searchsorted(key_arr, values), len(key_arr) - 1)
-        return pos.astype(np.int64), np.asarray(key_arr[pos] == values, bool)
+        return int_positions(values, key_arr)
     table: dict = {}
     for i, k in enumerate(keys):
         table.setdefault(k, i)
@@ -361,10 +360,10 @@ class COCOeval:
             d_sel = np.nonzero(d_in & dc_in)[0]
             g_group = gc[g_sel] * I + gi[g_sel]
             d_group = dc[d_sel] * I + di[d_sel]
-            g_sel = g_sel[np.argsort(g_group, kind="stable")]
-            d_sel = d_sel[np.argsort(d_group, kind="stable")]
-            g_group = np.sort(g_group, kind="stable")
-            d_group = np.sort(d_group, kind="stable")
+            g_order = np.argsort(g_group, kind="stable")
+            d_order = np.argsort(d_group, kind="stable")
+            g_sel, g_group = g_sel[g_order], g_group[g_order]
+            d_sel, d_group = d_sel[d_order], d_group[d_order]
             num_cats = len(cat_ids)
         else:
             # every listed category, in the listed order, within an image (pycocotools' concatenation)

@@ -94,6 +94,26 @@ def _ids_array(values: list[Any], what: str) -> np.ndarray:
     return arr
 
 
+def int_positions(values: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index of each int64 value in the sorted unique int64 ``keys`` and whether it is there (the index is
+    0 where it is not). Ids in a compact range (COCO's) take a lookup table, others a binary search."""
+    n = len(values)
+    if n == 0 or len(keys) == 0:
+        return np.zeros(n, np.int64), np.zeros(n, bool)
+    lo, hi = int(keys[0]), int(keys[-1])
+    span = hi - lo + 1
+    if span <= max(4 * (len(keys) + n), 1 << 16) and span <= 1 << 24:
+        table = np.full(span, -1, np.int64)
+        table[keys - lo] = np.arange(len(keys))
+        inside = (values >= lo) & (values <= hi)
+        pos = table[np.where(inside, values - lo, 0)]
+        found = inside & (pos >= 0)
+        return np.where(found, pos, 0), found
+    pos = np.minimum(np.searchsorted(keys, values), len(keys) - 1)
+    found = keys[pos] == values
+    return np.where(found, pos, 0).astype(np.int64), np.asarray(found, bool)
+
+
 def _float_column(values: list[Any], name: str, label, what: str) -> np.ndarray:
     try:
         return np.asarray(values, dtype=np.float64)
