@@ -413,14 +413,16 @@ const char* parse_chunk(const char* begin, const char* stop, const char* end, Co
   }
 }
 
-// dst = the chunks' columns one after the other (dst sized without zeroing, copies in parallel).
+// Appends the other chunks' column to chunk 0's (which reserved room for the whole file: no reallocation,
+// no copy of chunk 0's part), in parallel over the chunks.
 template <typename T>
-void concat(Column<T>& dst, std::vector<CocoResultsColumns>& parts, Column<T> CocoResultsColumns::*column) {
+void join_column(std::vector<CocoResultsColumns>& parts, Column<T> CocoResultsColumns::*column) {
+  Column<T>& dst = parts[0].*column;
   std::vector<size_t> offsets{0};
   for (auto& part : parts) offsets.push_back(offsets.back() + (part.*column).size());
-  dst.resize(offsets.back());
-  parallel_for(static_cast<int64_t>(parts.size()), 1, [&](int64_t b, int64_t e) {
-    for (int64_t c = b; c < e; ++c) {
+  dst.resize(offsets.back());  // default-init: the new tail is not written twice
+  parallel_for(static_cast<int64_t>(parts.size()) - 1, 1, [&](int64_t b, int64_t e) {
+    for (int64_t c = b + 1; c < e + 1; ++c) {
       auto& src = parts[static_cast<size_t>(c)].*column;
       if (!src.empty()) {
         std::memcpy(dst.data() + offsets[static_cast<size_t>(c)], src.data(), src.size() * sizeof(T));
@@ -470,7 +472,8 @@ void parse_all(const char* data, size_t size, CocoResultsColumns& out) {
       const char* stop = c + 1 < chunks ? starts[static_cast<size_t>(c + 1)] : end;
       // Upper bounds (address space only: pages are touched as they fill): a number takes at least two
       // bytes with its separator, a result object more than 50.
-      const size_t span = static_cast<size_t>(stop - starts[static_cast<size_t>(c)]);
+      // chunk 0 reserves for the whole list: the other chunks are appended to it
+      const size_t span = static_cast<size_t>((c == 0 ? end : stop) - starts[static_cast<size_t>(c)]);
       const size_t objects = span / 32 + 16;
       part.image_id.reserve(objects);
       part.category_id.reserve(objects);
@@ -506,21 +509,20 @@ void parse_all(const char* data, size_t size, CocoResultsColumns& out) {
     if (len >= 0 && part.keypoint_len != len) fallback("keypoints of different lengths");
     len = part.keypoint_len;
   }
-  if (chunks == 1) {
-    out = std::move(parts[0]);
-    return;
+  if (chunks > 1) {
+    int64_t total = 0;
+    for (const auto& part : parts) total += part.num_results;
+    join_column(parts, &CocoResultsColumns::image_id);
+    join_column(parts, &CocoResultsColumns::category_id);
+    join_column(parts, &CocoResultsColumns::score);
+    join_column(parts, &CocoResultsColumns::has_bbox);
+    join_column(parts, &CocoResultsColumns::bbox);
+    join_column(parts, &CocoResultsColumns::extent);
+    join_column(parts, &CocoResultsColumns::keypoints);
+    parts[0].num_results = total;
+    parts[0].keypoint_len = len;
   }
-  out.keypoint_len = len;
-  for (const auto& part : parts) {
-    out.num_results += part.num_results;
-  }
-  concat(out.image_id, parts, &CocoResultsColumns::image_id);
-  concat(out.category_id, parts, &CocoResultsColumns::category_id);
-  concat(out.score, parts, &CocoResultsColumns::score);
-  concat(out.has_bbox, parts, &CocoResultsColumns::has_bbox);
-  concat(out.bbox, parts, &CocoResultsColumns::bbox);
-  concat(out.extent, parts, &CocoResultsColumns::extent);
-  concat(out.keypoints, parts, &CocoResultsColumns::keypoints);
+  out = std::move(parts[0]);
 }
 
 // ---- ground truth ----
