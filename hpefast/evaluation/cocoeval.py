@@ -220,6 +220,18 @@ def _same_ids(a: list, b: list) -> bool:
         return False
 
 
+def _rows(a: np.ndarray, sel: np.ndarray) -> np.ndarray:
+    """``a[sel]`` C-contiguous; ``a`` itself (read only by the caller) when ``sel`` takes every row in
+    order, as for a results file written image by image in the ground truth's order."""
+    if (
+        len(sel) == len(a)
+        and a.flags.c_contiguous
+        and (len(sel) == 0 or (sel[0] == 0 and np.all(np.diff(sel) == 1)))
+    ):
+        return a
+    return np.ascontiguousarray(a[sel])
+
+
 def _exp_neg(e: np.ndarray, threads: int) -> np.ndarray:
     """``np.exp(-e)`` in place, split over threads (numpy's ufunc loops release the GIL and compute each
     element on its own, so the values are those of one call)."""
@@ -374,10 +386,10 @@ class COCOeval:
         G, D = len(g_sel), len(d_sel)
         num_groups = num_cats * I
 
-        gt_kp = np.ascontiguousarray(gt.keypoints_for(K, "ground truth")[g_sel]) if G else np.zeros((0, K, 3))
+        gt_kp = _rows(gt.keypoints_for(K, "ground truth"), g_sel) if G else np.zeros((0, K, 3))
         if D and dt.keypoints is None and dt.bad_keypoints is None:
             raise ValueError("cocoDt: the results carry no keypoints")
-        dt_kp = np.ascontiguousarray(dt.keypoints_for(K, "results")[d_sel]) if D else np.zeros((0, K, 3))
+        dt_kp = _rows(dt.keypoints_for(K, "results"), d_sel) if D else np.zeros((0, K, 3))
         if D and xt:
             # xtcocotools drops results whose keypoint scores are all <= 0
             keep = np.count_nonzero(dt_kp[:, :, 2] > 0, axis=1) > 0
