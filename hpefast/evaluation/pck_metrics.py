@@ -47,10 +47,8 @@ def _np(name: str, value: Any, shape_tail: tuple[int, ...], dtype=np.float64) ->
     return arr
 
 
-def pckh_per_joint(
-    pred: Any, gt: Any, visible: Any, headboxes: Any, threshold: float = 0.5
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per-joint PCKh (percent, NaN where no joint is visible) and the visible counts, both [K]."""
+def _pckh_scaled(pred: Any, gt: Any, visible: Any, headboxes: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Validated inputs -> errors / head size [N, K] and the visible mask [N, K] (float 0 / 1)."""
     pred = _np("pred", pred, (None, 2))
     n, k = pred.shape[:2]
     gt = _np("gt", gt, (k, 2))
@@ -61,8 +59,6 @@ def pckh_per_joint(
             raise ValueError(f"{name} has {arr.shape[0]} rows but pred has {n}")
     if n == 0:
         raise ValueError("pred is empty: PCKh needs at least one person")
-    if not (np.isfinite(threshold) and threshold > 0):
-        raise ValueError(f"threshold must be a finite positive fraction of the head size, got {threshold!r}")
     vis = (vis > 0).astype(np.float64)
     bad_gt = (vis > 0) & ~np.isfinite(gt).all(-1)
     if bad_gt.any():
@@ -75,11 +71,29 @@ def pckh_per_joint(
     err = np.linalg.norm(pred - gt, axis=-1)
     with np.errstate(divide="ignore", invalid="ignore"):
         scaled = err / head[:, None]
+    return scaled, vis
+
+
+def _check_threshold(threshold: float) -> None:
+    if not (np.isfinite(threshold) and threshold > 0):
+        raise ValueError(f"threshold must be a finite positive fraction of the head size, got {threshold!r}")
+
+
+def _pckh_at(scaled: np.ndarray, vis: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
     counts = vis.sum(0)
     hits = ((scaled <= threshold) * vis).sum(0)
     with np.errstate(divide="ignore", invalid="ignore"):
         pck = 100.0 * hits / counts
     return pck, counts
+
+
+def pckh_per_joint(
+    pred: Any, gt: Any, visible: Any, headboxes: Any, threshold: float = 0.5
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-joint PCKh (percent, NaN where no joint is visible) and the visible counts, both [K]."""
+    scaled, vis = _pckh_scaled(pred, gt, visible, headboxes)
+    _check_threshold(threshold)
+    return _pckh_at(scaled, vis, threshold)
 
 
 def pckh(
@@ -103,10 +117,12 @@ def pckh(
         {"Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Mean", "Mean@0.1"} in percent,
         plus "per_joint" [16] (percent) and "count" [16] (visible joints).
     """
-    per_joint, counts = pckh_per_joint(pred, gt, visible, headboxes, threshold)
+    scaled, vis = _pckh_scaled(pred, gt, visible, headboxes)
+    _check_threshold(threshold)
+    per_joint, counts = _pckh_at(scaled, vis, threshold)
     if per_joint.shape[0] != 16:
         raise ValueError(f"pckh needs the 16 MPII joints, got {per_joint.shape[0]}")
-    at_01, _ = pckh_per_joint(pred, gt, visible, headboxes, 0.1)
+    at_01, _ = _pckh_at(scaled, vis, 0.1)
     out: dict[str, Any] = {}
     for part, joints in MPII_PARTS.items():
         out[part] = float(np.mean([per_joint[j] for j in joints]))
