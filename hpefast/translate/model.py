@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from hpefast._io import atomic_path, atomic_write_text
+from hpefast._io import atomic_path, atomic_write_text, tensors_sha256
 from hpefast.translate._schema import get_schema, index_map
 
 FORMAT = "hpefast.translate.KeypointTranslator/1"
@@ -389,7 +389,8 @@ class KeypointTranslator:
         folder.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()}
         with atomic_path(folder / WEIGHTS_FILE) as tmp:
-            save_file(state, tmp, metadata={"format": FORMAT})
+            # the weights' checksum travels in the header: a flipped byte is refused on load
+            save_file(state, tmp, metadata={"format": FORMAT, "hpefast_sha256": tensors_sha256(state)})
         text = json.dumps(self.config(), indent=2)
         atomic_write_text(folder / CONFIG_FILE, text)
         return folder
@@ -428,7 +429,18 @@ class KeypointTranslator:
                     f"{cfg_file}: the joints of schema {schema.name!r} changed since this translator "
                     "was saved"
                 )
-        state = load_file(str(weights_file), device=str(self.device))
+        from safetensors import safe_open
+
+        from hpefast.errors import CheckpointError
+
+        try:
+            with safe_open(str(weights_file), framework="pt") as f:
+                want = (f.metadata() or {}).get("hpefast_sha256")
+            state = load_file(str(weights_file), device=str(self.device))
+        except Exception as exc:  # SafetensorError: truncated or not safetensors
+            raise CheckpointError(f"{weights_file}: not a readable safetensors file ({exc})") from None
+        if want is not None and tensors_sha256(state) != want:
+            raise CheckpointError(f"{weights_file}: checksum mismatch, the weights are corrupt")
         try:
             self.net.load_state_dict(state)
         except RuntimeError as exc:

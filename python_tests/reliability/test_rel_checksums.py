@@ -161,3 +161,16 @@ def test_tensorrt_engine_sidecar_carries_a_checksum(tmp_path):
     _flip(engine, 0)
     with pytest.raises(CheckpointError, match=rf"{engine}: checksum mismatch"):
         verify_engine_checksum(engine, sidecar)
+
+
+def test_translator_with_a_flipped_byte_is_refused(tmp_path):
+    from hpefast.translate import KeypointTranslator
+
+    t = KeypointTranslator("coco", "mpii", hidden=32, layers=1)
+    folder = t.save(tmp_path / "tr")
+    loaded = KeypointTranslator.load(folder)
+    assert all(torch.equal(loaded.net.state_dict()[k], v) for k, v in t.net.state_dict().items())
+    weights = folder / "translator.safetensors"
+    _flip(weights, _data_offset(weights) + 16)
+    with pytest.raises(CheckpointError, match=rf"{weights}: checksum mismatch"):
+        KeypointTranslator.load(folder)
