@@ -71,10 +71,21 @@ class _Issues:
         self.skipped_images: list[tuple[Any, str]] = []  # (image id, message)
 
     def report(self, ann_id: int, message: str, exc_type: type[Exception] = AnnotationError) -> None:
-        text = f"{self.source}: annotation id {ann_id}: {message}"
+        where = f"annotation id {ann_id}"
+        if self.image_id is not None:
+            where += f" (image id {self.image_id})"
         if self.strict:
-            raise exc_type(text)
+            raise exc_type(f"{self.source}: {where}: {message}")
         self.skipped.append((ann_id, message))
+
+    image_id: Any = None  # set on the view of :meth:`with_image`
+
+    def with_image(self, image_id: Any) -> _Issues:
+        """A view that adds ``image id`` to the messages of one annotation; same lists, same mode."""
+        view = object.__new__(_Issues)
+        view.__dict__.update(self.__dict__)  # shares skipped / skipped_images (the same list objects)
+        view.image_id = image_id
+        return view
 
     def report_image(self, image_id: Any, message: str, exc_type: type[Exception] = AnnotationError) -> None:
         """A bad image (missing, truncated, too large): the message names the file and its annotations."""

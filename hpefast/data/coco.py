@@ -149,6 +149,7 @@ class CocoKeypointDataset(TopDownDataset):
             issues.report(-1, f"annotation without an 'id': {ann!r:.120}")
             return None
         ann_id = ann["id"]
+        issues = issues.with_image(ann.get("image_id"))  # messages name the image too
         if cats is not None and int(ann.get("category_id", -1)) not in cats:
             return None
         if ann.get("iscrowd", 0):

@@ -171,3 +171,14 @@ def test_worker_error_reaches_the_command_line_as_one_line(coco_copy, tmp_path):
     assert proc.returncode == 2, proc.stderr
     assert len(err) == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert png in err[0] and f"image id {first['id']}" in err[0] and "DataLoader worker" in err[0]
+
+
+def test_annotation_error_names_file_annotation_image_and_field(coco_copy):
+    ann, images, data = coco_copy
+    bad = data["annotations"][0]
+    bad["keypoints"] = bad["keypoints"][:-3]  # 16 joints for a 17-joint schema
+    ann.write_text(json.dumps(data))
+    with pytest.raises(AnnotationError) as info:
+        CocoKeypointDataset(ann, images)
+    msg = str(info.value)
+    assert msg.startswith(f"{ann}: annotation id {bad['id']} (image id {bad['image_id']}): 'keypoints'"), msg
