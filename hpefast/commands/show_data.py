@@ -69,8 +69,8 @@ def main(args: argparse.Namespace) -> int:
     for flag, value in (("--num", args.num), ("--columns", args.columns)):
         if value < 1:
             raise ValueError(f"{flag} must be at least 1, got {value}")
-    if min(args.input_size) < 1:
-        raise ValueError(f"--input-size must be two positive ints (W H), got {list(args.input_size)}")
+    if min(args.input_size) < 1 or max(args.input_size) > 4096:
+        raise ValueError(f"--input-size must be two ints (W H) in [1, 4096], got {list(args.input_size)}")
     data = load_json(args.ann)
     fmt = args.format if args.format != "auto" else ("mpii" if isinstance(data, list) else "coco")
     common = {"input_size": tuple(args.input_size), "train": args.train, "layout": args.layout}

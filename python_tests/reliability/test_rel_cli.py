@@ -121,6 +121,9 @@ def test_show_data_refuses_a_non_png_output(rel_coco, tmp_path, capsys):
         args = ["show-data", str(rel_coco), str(rel_coco.parent / "images"), "--out", str(tmp_path / "g.png")]
         assert cli([*args, flag, "0"]) == 2
         assert f"{flag} must be at least 1" in _one_line(capsys.readouterr().err)
+    args = ["show-data", str(rel_coco), str(rel_coco.parent / "images"), "--out", str(tmp_path / "g.png")]
+    assert cli([*args, "--crops", "--input-size", "100000", "100000"]) == 2  # absurd: 120 GB of crops
+    assert "--input-size" in _one_line(capsys.readouterr().err)
 
 
 def test_predict_image_id_with_a_plain_box_list(tmp_path, capsys):
