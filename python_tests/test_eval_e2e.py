@@ -151,6 +151,9 @@ def test_general_path_reads_what_pythons_json_reads(tmp_path, monkeypatch):
     (tmp_path / "bad.json").write_bytes(b"[{\xff}]")
     with pytest.raises(ValueError, match="bad.json"):
         g.loadRes(str(tmp_path / "bad.json"))
+    (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)  # past the compiled reader's depth
+    with pytest.raises(ValueError, match="deep.json"):
+        COCO(str(tmp_path / "deep.json"))
     monkeypatch.setattr(loading, "_orjson", None)  # the standard library alone gives the same objects
     gt_path, res_path = _write(tmp_path, *make_coco_keypoints(num_images=10, seed=2))
     assert loading.read_json(res_path, "x") == json.loads((tmp_path / "res.json").read_text())

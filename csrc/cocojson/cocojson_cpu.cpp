@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <stdexcept>
 #include <utility>
 
 #if defined(__linux__)
@@ -302,6 +303,17 @@ inline unsigned field_of(const char* k, size_t n) {
   return 0;
 }
 
+// Reserves address space for an upper bound of the column's length; where the system refuses that much
+// (a huge file on a small machine), the column grows as it fills instead.
+template <typename T>
+void reserve_upto(Column<T>& column, size_t n) {
+  try {
+    column.reserve(n);
+  } catch (const std::bad_alloc&) {
+  } catch (const std::length_error&) {
+  }
+}
+
 // One result object at r (which is at its '{'), appended to out.
 void parse_object(Reader& r, CocoResultsColumns& out) {
   r.expect('{', "an entry that is not an object");
@@ -475,13 +487,13 @@ void parse_all(const char* data, size_t size, CocoResultsColumns& out) {
       // chunk 0 reserves for the whole list: the other chunks are appended to it
       const size_t span = static_cast<size_t>((c == 0 ? end : stop) - starts[static_cast<size_t>(c)]);
       const size_t objects = span / 32 + 16;
-      part.image_id.reserve(objects);
-      part.category_id.reserve(objects);
-      part.score.reserve(objects);
-      part.has_bbox.reserve(objects);
-      part.bbox.reserve(objects * 4);
-      part.extent.reserve(objects * 4);
-      part.keypoints.reserve(span / 2 + 64);
+      reserve_upto(part.image_id, objects);
+      reserve_upto(part.category_id, objects);
+      reserve_upto(part.score, objects);
+      reserve_upto(part.has_bbox, objects);
+      reserve_upto(part.bbox, objects * 4);
+      reserve_upto(part.extent, objects * 4);
+      reserve_upto(part.keypoints, span / 2 + 64);
       try {
         bool cl = false;
         stops[static_cast<size_t>(c)] = parse_chunk(starts[static_cast<size_t>(c)], stop, end, part, &cl);
@@ -678,15 +690,15 @@ void parse_gt_all(const char* data, size_t size, CocoGroundTruthColumns& out) {
   r.skip_ws();
   const size_t objects = size / 48 + 16;
   out.keypoint_len = -1;
-  out.id.reserve(objects);
-  out.image_id.reserve(objects);
-  out.category_id.reserve(objects);
-  out.area.reserve(objects);
-  out.num_keypoints.reserve(objects);
-  out.iscrowd.reserve(objects);
-  out.bbox.reserve(objects * 4);
-  out.keypoints.reserve(size / 2 + 64);
-  out.image_ids.reserve(objects);
+  reserve_upto(out.id, objects);
+  reserve_upto(out.image_id, objects);
+  reserve_upto(out.category_id, objects);
+  reserve_upto(out.area, objects);
+  reserve_upto(out.num_keypoints, objects);
+  reserve_upto(out.iscrowd, objects);
+  reserve_upto(out.bbox, objects * 4);
+  reserve_upto(out.keypoints, size / 2 + 64);
+  reserve_upto(out.image_ids, objects);
   bool seen_categories = false;
   for_each_member(r, [&](Reader& r, const char* k, size_t n) {
     const std::string key(k, n);

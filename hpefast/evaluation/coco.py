@@ -94,8 +94,9 @@ class COCO:
         else:
             raise TypeError(f"annotation_file must be a path or a dict, got {type(annotation_file).__name__}")
         if not isinstance(dataset, dict):
+            where = "" if isinstance(annotation_file, dict) else f"{str(annotation_file)!r}: "
             raise ValueError(
-                f"COCO: annotation file format {type(dataset).__name__} not supported (need a dict)"
+                f"COCO: {where}annotation file format {type(dataset).__name__} not supported (need a dict)"
             )
         self._dataset = dataset
         _check_lists(dataset)

@@ -51,6 +51,8 @@ def parse_json(data: bytes, path: str | os.PathLike, what: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValueError(f"{what}: {str(path)!r} is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise ValueError(f"{what}: {str(path)!r} nests lists / objects too deeply to read") from None
 
 
 def read_json(path: str | os.PathLike, what: str) -> Any:
