@@ -266,3 +266,20 @@ def test_32_joint_files_are_reduced(tmp_path, rng):
     D.save_positions_3d(tmp_path / "d.npz", {"S1": {"Walking": pos}})
     out = D.load_positions_3d(tmp_path / "d.npz")["S1"]["Walking"]
     np.testing.assert_array_equal(out, pos[:, [0, 1, 2, 3, 6, 7, 8, 12, 13, 14, 15, 17, 18, 19, 25, 26, 27]])
+
+
+def test_detections_with_scores_are_kept(synthetic, tmp_path, rng):
+    p2, meta = D.load_positions_2d(synthetic["2d"])
+    det = {
+        s: {a: [np.concatenate([k + 3.0, rng.uniform(0.5, 1.0, size=k.shape[:2] + (1,))], -1) for k in cams]
+            for a, cams in acts.items()}
+        for s, acts in p2.items()
+    }  # fmt: skip
+    path = D.save_positions_2d(tmp_path / "data_2d_h36m_det.npz", det, meta)
+    seqs = D.load_sequences(synthetic["3d"], path, ["S9"], actions=["Phoning"], cameras=[1])
+    (s,) = seqs
+    np.testing.assert_allclose(s.scores, det["S9"]["Phoning"][1][..., 2], rtol=1e-6)
+    cam = C.H36M_CAMERAS["S9"][1]
+    expected = C.normalize_screen_coordinates(det["S9"]["Phoning"][1][..., :2].astype(np.float64), 1000, 1000)
+    np.testing.assert_allclose(s.poses_2d, expected, atol=1e-6)
+    assert (cam.res_w, cam.res_h) == (1000, 1000)

@@ -11,6 +11,7 @@ import yaml
 
 from hpefast.cli import main
 from hpefast.lifting.config import LiftConfigError, dump_yaml, load_lift_config
+from hpefast.lifting.dataset import load_positions_2d, save_positions_2d
 from hpefast.lifting.models import LinearModel, TemporalModel
 from hpefast.lifting.synthetic import write_h36m
 from hpefast.lifting.train import (
@@ -178,6 +179,13 @@ def test_cli_train_eval_synth(tmp_path, capsys):
     for key in ("mpjpe", "p_mpjpe"):
         assert metrics[key] == pytest.approx(saved[key], rel=1e-6)
     assert set(metrics["mpjpe"]) == {"Walking", "Average"}
+    # a detector's 2D file by name in the data folder: worse than ground truth, still scored per action
+    p2, meta = load_positions_2d(root / "data_2d_h36m_gt.npz")
+    noisy = {s: {a: [k + 15.0 for k in cams] for a, cams in acts.items()} for s, acts in p2.items()}
+    save_positions_2d(root / "data_2d_h36m_det.npz", noisy, meta)
+    assert main(["lift", "eval", str(out), "--data-2d", "data_2d_h36m_det.npz", "--json"]) == 0
+    det = json.loads(capsys.readouterr().out)
+    assert det["mpjpe"]["Walking"] != pytest.approx(metrics["mpjpe"]["Walking"], rel=1e-3)
     assert main(["lift", "eval", str(out), "--subjects", "S7"]) == 2
     assert "subject 'S7' is not in the 3D data" in capsys.readouterr().err
     assert main(["lift", "train", "tiny-synthetic", "optim.lrr=1"]) == 2
