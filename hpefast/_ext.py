@@ -46,6 +46,7 @@ REQUIRED_OPS = (
     "cocoeval_match",
     "cocoeval_accumulate",
     "cocojson_results",
+    "cocojson_ground_truth",
 )
 _PACKAGE_DIR = Path(__file__).resolve().parent
 _SOURCE_SUFFIXES = (".h", ".cpp", ".cu", ".cuh", ".cmake")

@@ -168,3 +168,15 @@ def test_require_cuda_turns_cuda_skips_into_failures():
     else:  # without the variable the test is not even collected (no cuda device parameter)
         assert required.returncode == 1, required.stdout
         assert "HPEFAST_REQUIRE_CUDA=1 but CUDA is not usable" in required.stdout
+
+
+def test_required_ops_are_what_the_core_binds():
+    """REQUIRED_OPS (the stale-build check) lists every entry point csrc/bindings.cpp defines, except the
+    test-only pool_workers, so a core missing one is refused at import instead of failing at first call."""
+    import re
+
+    if _ext.source_checkout() is None:
+        pytest.skip("needs the C++ sources")
+    bound = set(re.findall(r'm\.def\("(\w+)"', (ROOT / "csrc" / "bindings.cpp").read_text()))
+    assert bound - {"pool_workers"} == set(_ext.REQUIRED_OPS)
+    assert all(hasattr(lib(), name) for name in bound)
