@@ -180,3 +180,29 @@ def test_required_ops_are_what_the_core_binds():
     bound = set(re.findall(r'm\.def\("(\w+)"', (ROOT / "csrc" / "bindings.cpp").read_text()))
     assert bound - {"pool_workers"} == set(_ext.REQUIRED_OPS)
     assert all(hasattr(lib(), name) for name in bound)
+
+
+# Tests that put tensors on a GPU on purpose without needing the CUDA kernels (a CPU-only build on a GPU
+# machine): they skip wherever the kernels exist, so they must not carry the `cuda` marker.
+_CUDA_WITHOUT_KERNELS = {("test_heatmap_errors.py", "test_cuda_tensor_without_cuda_kernels")}
+
+
+def test_every_gpu_test_is_marked_cuda():
+    """A test that moves tensors to the GPU either takes the `device` fixture (auto-marked) or carries
+    @pytest.mark.cuda, so `pytest -m cuda` with HPEFAST_REQUIRE_CUDA=1 (scripts/gpu_check.sh) runs it."""
+    import ast
+    import re
+
+    gpu = re.compile(r"\.cuda\(|device\s*=\s*[\"']cuda|\.to\([\"']cuda")
+    missing = []
+    for path in sorted((ROOT / "python_tests").rglob("test_*.py")):
+        src = path.read_text()
+        for node in ast.parse(src).body:
+            if not (isinstance(node, ast.FunctionDef) and node.name.startswith("test_")):
+                continue
+            marked = any("mark.cuda" in ast.get_source_segment(src, d) for d in node.decorator_list)
+            uses_fixture = "device" in [a.arg for a in node.args.args]
+            if gpu.search(ast.get_source_segment(src, node)) and not (marked or uses_fixture):
+                if (path.name, node.name) not in _CUDA_WITHOUT_KERNELS:
+                    missing.append(f"{path.name}::{node.name}")
+    assert missing == []
