@@ -36,6 +36,8 @@ __all__ = [
     "atomic_write_text",
     "clean_stale_temporaries",
     "temporary_name",
+    "acquire_lock",
+    "release_lock",
     "sha256_file",
     "tensors_sha256",
 ]
@@ -173,6 +175,49 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, fsync: bool = Fa
 def atomic_write_text(path: str | os.PathLike, text: str, *, fsync: bool = False) -> Path:
     """UTF-8 text version of :func:`atomic_write_bytes`."""
     return atomic_write_bytes(path, text.encode("utf-8"), fsync=fsync)
+
+
+# --- locks ------------------------------------------------------------------------------------------------
+def acquire_lock(path: str | os.PathLike, what: str = "this folder") -> Path:
+    """Create the lock file ``path`` holding ``<host> <pid>``; raise :class:`hpefast.errors.InputError`
+    when a live process of this host (or any process of another host) holds it. A lock left by a dead
+    process of this host is taken over. Returns the path; :func:`release_lock` removes it."""
+    from hpefast.errors import InputError
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mine = f"{_host()} {os.getpid()}\n"
+    for _ in range(3):
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            try:
+                host, pid = path.read_text().split()[:2]
+            except (OSError, ValueError):
+                host, pid = _host(), "0"  # unreadable or torn: treat as stale
+            if int(pid) == os.getpid() and host == _host():  # this process again (a retried Trainer)
+                pass
+            elif host != _host() or _pid_alive(int(pid)):
+                raise InputError(
+                    f"{what} is in use by another hpefast process (pid {pid} on {host}; lock {path}): wait "
+                    "for it or choose another folder (remove the lock file if that process is gone)"
+                ) from None
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(mine)
+        return path
+    raise InputError(f"could not take the lock {path}")
+
+
+def release_lock(path: str | os.PathLike) -> None:
+    """Remove a lock taken by this process with :func:`acquire_lock` (another process's is left alone)."""
+    path = Path(path)
+    with contextlib.suppress(OSError, ValueError):
+        host, pid = path.read_text().split()[:2]
+        if host == _host() and int(pid) == os.getpid():
+            path.unlink()
 
 
 # --- checksums ------------------------------------------------------------------------------------------

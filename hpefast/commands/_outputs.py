@@ -84,23 +84,20 @@ def check_run_dir(
     option: str = "--out",
     inputs: Iterable[str | os.PathLike | None] = (),
     resume_hint: bool = False,
+    ignore: Iterable[str] = (),
 ) -> Path:
-    """Check an output folder: not a file, not an input, and empty (or missing) unless ``overwrite``.
-
-    Inputs inside the folder are refused outright (the command would write beside them into a folder it
-    reads from) only when they are files the command could replace: that is the caller's ``inputs``."""
+    """Check an output folder: not a file, not one of ``inputs``, and empty (or missing) unless
+    ``overwrite``. Entries named in ``ignore`` (e.g. the caller's own lock file) do not count."""
     out = Path(path)
     if out.exists() and not out.is_dir():
         raise InputError(f"{option} {str(out)!r} exists and is not a folder")
-    for item in inputs:
-        if item is not None and _same(out, Path(item)):
-            raise InputError(
-                f"{option} {str(out)!r} is one of this command's inputs: refusing to write into it"
-            )
-    if out.is_dir() and not overwrite and any(out.iterdir()):
+    check_not_input(out, inputs, option)
+    skip = set(ignore)
+    if out.is_dir() and not overwrite and any(p.name not in skip for p in out.iterdir()):
+        flag = "--overwrite" if option.startswith("--") else "--overwrite (overwrite=True)"
         hint = " (or resume=auto to continue the run there)" if resume_hint else ""
         raise InputError(
-            f"{option} {str(out)!r} is not empty (an earlier run's outputs): pass --overwrite to write into "
+            f"{option} {str(out)!r} is not empty (an earlier run's outputs): pass {flag} to write into "
             f"it{hint}, or choose another folder"
         )
     return out

@@ -150,10 +150,11 @@ def _training_curve(losses: list[tuple[int, float]], steps_per_epoch: int, path:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp)
+    from hpefast._io import atomic_path
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
     plt.close(fig)
-    tmp.replace(path)
 
 
 def _overlays(model, entry, device, path: Path, count: int = 8) -> None:
@@ -178,9 +179,9 @@ def _overlays(model, entry, device, path: Path, count: int = 8) -> None:
         tiles.append(draw_pose(image, np.stack(poses), schema, threshold=0.2))
     ok, buf = cv2.imencode(".png", make_grid(tiles, columns=4))
     if ok:
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_bytes(buf.tobytes())
-        tmp.replace(path)
+        from hpefast._io import atomic_write_bytes
+
+        atomic_write_bytes(path, buf.tobytes())
 
 
 def run_demo(args: argparse.Namespace) -> dict[str, Any]:

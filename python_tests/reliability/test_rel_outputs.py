@@ -122,3 +122,29 @@ def test_two_train_runs_never_mix_into_one_log(rel_config, tmp_path):
     log = _train_steps(out)
     assert [t for t in log if t[0] == "start"] == [("start", 0)]  # one run only: the new one
     assert [s for t, s in log if t == "train"] == [1]
+
+
+@pytest.mark.slow
+def test_a_second_process_on_the_same_run_folder_is_refused(rel_config, tmp_path):
+    """Two concurrent ``train`` processes on one output_dir (e.g. launched twice): the second is refused
+    while the first runs; once it is gone its lock is taken over."""
+    import socket
+    import subprocess
+    import sys
+
+    from hpefast.engine.trainer import train
+    from hpefast.errors import InputError
+
+    out = tmp_path / "run"
+    out.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        host = __import__("re").sub(r"[^A-Za-z0-9_]", "_", socket.gethostname())[:32]
+        (out / ".hpefast-train.lock").write_text(f"{host} {holder.pid}\n")
+        with pytest.raises(InputError, match=rf"in use by another hpefast process \(pid {holder.pid}"):
+            train(rel_config(out, "resume=auto", "halt_after_steps=1"))
+    finally:
+        holder.kill()
+        holder.wait()
+    result = train(rel_config(out, "resume=auto", "halt_after_steps=1"))  # the dead holder's lock is stale
+    assert result.step == 1 and not (out / ".hpefast-train.lock").exists()  # released at the end
