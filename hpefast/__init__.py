@@ -13,7 +13,28 @@ from hpefast._ext import build_info, cuda_available, cuda_compiled
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "build_info", "cuda_available", "cuda_compiled", "load_model"]
+__all__ = [
+    "__version__",
+    "build_info",
+    "cuda_available",
+    "cuda_compiled",
+    "load_model",
+    "HeatmapCodec",
+    "HpefastError",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # imported on first use, so that ``import hpefast`` stays light (no pydantic / torch import)
+    if name == "HeatmapCodec":
+        from hpefast.codec import HeatmapCodec
+
+        return HeatmapCodec
+    if name == "HpefastError":
+        from hpefast.errors import HpefastError
+
+        return HpefastError
+    raise AttributeError(f"module 'hpefast' has no attribute {name!r}")
 
 
 def load_model(path: str, map_location: str = "cpu") -> Any:

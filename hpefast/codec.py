@@ -159,7 +159,9 @@ class HeatmapCodec(BaseModel):
                 f"heatmaps of shape {list(heatmaps.shape)} do not match the codec's heatmap_size "
                 f"(w, h) = {self.heatmap_size}"
             )
-        return decode_heatmaps(heatmaps, self.input_size, method=self.decoder, blur_kernel=self.blur_kernel)
+        return decode_heatmaps(
+            heatmaps.contiguous(), self.input_size, method=self.decoder, blur_kernel=self.blur_kernel
+        )
 
     def flip_back(self, heatmaps: torch.Tensor, flip_index: Sequence[int]) -> torch.Tensor:
         """Heatmaps [B, K, h, w] predicted on horizontally flipped crops, mapped back to the original frame

@@ -110,7 +110,7 @@ def test_bad_checkpoint_files(tmp_path):
     doc = json.loads(cfg_file.read_text())
     doc["config"]["deconv_channel"] = 8  # typo of deconv_channels
     cfg_file.write_text(json.dumps(doc))
-    with pytest.raises(ValueError, match="unknown model config key 'deconv_channel'.*deconv_channels"):
+    with pytest.raises(ValueError, match="unknown config key 'deconv_channel'.*deconv_channels"):
         ckpt.load_model(tmp_path / "c")
     cfg_file.write_text("{not json")
     with pytest.raises(ValueError, match="not valid json"):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from hpefast.data import CocoKeypointDataset, MpiiDataset, MultiDataset, MultiDatasetSampler, collate
+from hpefast.data import CocoKeypointDataset, MpiiDataset, MultiDataset, collate
 from hpefast.data.synthetic import write_dataset
 
 
@@ -51,50 +51,59 @@ def test_layouts_must_agree(sources, shared_data):
 
 
 def test_sampler_ratios_and_determinism(sources):
+    """MultiDataset's sampler is the trainer's ResumableSampler: an epoch splits len(multi) samples by the
+    ratios (exactly, floor + remainder to the largest), cycles each source through a permutation before
+    repeating, and depends only on (seed, epoch)."""
     coco, mpii = sources
     multi = MultiDataset([coco, mpii], ratios=[0.8, 0.2])
-    sampler = MultiDatasetSampler(multi, num_samples=4000, seed=5)
-    seq = np.array(list(sampler))
-    assert len(seq) == len(sampler) == 4000
-    from_mpii = np.mean(seq >= len(coco))
-    assert abs(from_mpii - 0.2) < 3 * np.sqrt(0.2 * 0.8 / 4000)  # binomial, 3 sigma
-    assert np.array_equal(seq, np.array(list(MultiDatasetSampler(multi, num_samples=4000, seed=5))))
+    total = len(multi)
+    sampler = multi.sampler(batch_size=1, seed=5)
+    seq = np.array([i for i, _ in sampler])
+    assert len(seq) == len(sampler) == total
+    want_mpii = int(np.floor(total * 0.2))
+    assert int(np.sum(seq >= len(coco))) == want_mpii
+    again = np.array([i for i, _ in multi.sampler(batch_size=1, seed=5)])
+    assert np.array_equal(seq, again)
     sampler.set_epoch(1)
-    assert not np.array_equal(seq, np.array(list(sampler)))
-    # within a source: a permutation is used up before any index repeats
-    n = len(mpii)
-    first = seq[seq >= len(coco)][:n] - len(coco)
-    assert sorted(first.tolist()) == list(range(n))
-    assert set(seq.tolist()) <= set(range(len(multi)))
+    assert not np.array_equal(seq, np.array([i for i, _ in sampler]))
+    # within a source: whole permutations are used before any index repeats, so every index of a source
+    # appears floor(count / n) or ceil(count / n) times
+    for lo, n in ((0, len(coco)), (len(coco), len(mpii))):
+        mine = seq[(seq >= lo) & (seq < lo + n)] - lo
+        hits = np.bincount(mine, minlength=n)
+        assert hits.max() - hits.min() <= 1 and hits.sum() == len(mine)
+    assert set(seq.tolist()) <= set(range(total))
 
 
 def test_sampler_distributed_partition(sources):
     coco, mpii = sources
     multi = MultiDataset([coco, mpii], ratios=[1, 3])
-    full = np.array(list(MultiDatasetSampler(multi, num_samples=101, seed=0)))
-    parts = [
-        list(MultiDatasetSampler(multi, num_samples=101, seed=0, rank=r, world_size=4)) for r in range(4)
-    ]
-    assert {len(p) for p in parts} == {26}
-    reference = np.array(list(MultiDatasetSampler(multi, num_samples=104, seed=0)))
-    assert np.array_equal(np.stack(parts, 1).reshape(-1), reference)
-    assert len(full) == 101
-    with pytest.raises(ValueError, match="rank"):
-        MultiDatasetSampler(multi, rank=4, world_size=4)
+    one = multi.sampler(batch_size=2, seed=0)
+    order = one.epoch_order(0)
+    parts = [[i for i, _ in multi.sampler(batch_size=1, seed=0, rank=r, world_size=2)] for r in range(2)]
+    # rank r takes order[r::2]; the global batch (2 = 1 x 2 ranks) keeps the same epoch length
+    assert np.array_equal(np.stack(parts, 1).reshape(-1), order)
 
 
 def test_dataloader_with_sampler(sources):
     coco, mpii = sources
     multi = MultiDataset([coco, mpii], ratios=[1, 1])
     loader = torch.utils.data.DataLoader(
-        multi, batch_size=8, sampler=multi.sampler(num_samples=16, seed=1), collate_fn=collate, num_workers=0
+        multi, batch_size=4, sampler=multi.sampler(batch_size=4, seed=1), collate_fn=collate, num_workers=0
     )
     batches = list(loader)
-    assert len(batches) == 2
+    assert len(batches) == len(multi) // 4
     ids = torch.cat([b["dataset_id"] for b in batches])
     assert set(ids.tolist()) == {0, 1}
     for b in batches:
-        assert b["image"].shape == (8, 3, 64, 48) and torch.isfinite(b["image"]).all()
+        assert b["image"].shape == (4, 3, 64, 48) and torch.isfinite(b["image"]).all()
+    # seeded per sample: the same epoch gives the same augmentations
+    again = list(
+        torch.utils.data.DataLoader(
+            multi, batch_size=4, sampler=multi.sampler(batch_size=4, seed=1), collate_fn=collate
+        )
+    )
+    assert all(torch.equal(x["image"], y["image"]) for x, y in zip(batches, again))
 
 
 def test_worker_augmentation_is_reproducible(sources):

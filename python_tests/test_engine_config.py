@@ -48,7 +48,7 @@ def test_type_errors_name_the_key():
         from_dict(TrainConfig, {"amp": "yes"})
     with pytest.raises(ConfigError, match=r"model\.image_size: expected 2 values"):
         from_dict(TrainConfig, {"model": {"image_size": [192, 256, 3]}})
-    with pytest.raises(ConfigError, match=r"model\.variant: 'bb' is not one of .*did you mean 'b'"):
+    with pytest.raises(ConfigError, match=r"model: variant 'bb' is not one of .*did you mean 'b'"):
         from_dict(TrainConfig, {"model": {"variant": "bb"}})
 
 
@@ -75,7 +75,7 @@ def test_overrides_by_path_index_and_name():
     assert cfg.data.datasets[0].val_boxes is None
     assert cfg.ema == 0.999
     # the preset itself is untouched
-    assert PRESETS["vitpose-b-union21"].optim.lr == 5e-4
+    assert PRESETS["vitpose-b-union21"]["optim"]["lr"] == 5e-4
 
 
 @pytest.mark.parametrize(
@@ -160,13 +160,15 @@ def test_cross_field_validation():
 def test_presets_follow_the_recipe(variant, task, layout, names):
     cfg = get_preset(f"vitpose-{variant}-{task}")
     assert cfg.model.variant == variant and cfg.model.layout == layout
-    assert cfg.model.image_size == (192, 256) and cfg.model.drop_path == RECIPE_DROP_PATH[variant]
+    assert cfg.model.image_size == (192, 256) and cfg.model.drop_path_rate == RECIPE_DROP_PATH[variant]
     assert [d.name for d in cfg.data.datasets] == names
     o, s, t = cfg.optim, cfg.schedule, cfg.test
     assert (o.lr, o.weight_decay, o.layer_decay, o.clip_grad) == (5e-4, 0.1, RECIPE_LAYER_DECAY[variant], 1.0)
     assert (s.epochs, s.warmup_iters, s.milestones, s.gamma) == (210, 500, (170, 200), 0.1)
-    assert cfg.data.batch_size * 8 == 512 and cfg.data.sigma == 2.0 and cfg.data.codec == "udp"
-    assert t.flip_test and t.decode == "dark_udp" and t.blur_kernel == 11
+    c = cfg.model.codec
+    assert cfg.data.batch_size * 8 == 512 and c.sigma == 2.0 and c.method == "udp"
+    assert t.flip_test and c.decoder == "dark_udp" and c.blur_kernel == 11
+    assert c.input_size == (192, 256) and c.heatmap_size == (48, 64)
     metrics = {d.name: d.metric for d in cfg.data.datasets}
     assert metrics.get("mpii", "pckh") == "pckh" and metrics.get("coco", "coco_ap") == "coco_ap"
     load_config(to_dict(cfg))  # every preset passes validation
@@ -177,10 +179,57 @@ def test_preset_layout_matches_model_layer_decay_table():
 
     for v in "sblh":
         assert get_preset(f"vitpose-{v}-coco").optim.layer_decay == VARIANTS[v].layer_decay
-        assert get_preset(f"vitpose-{v}-coco").model.drop_path == VARIANTS[v].drop_path_rate
+        assert get_preset(f"vitpose-{v}-coco").model.drop_path_rate == VARIANTS[v].drop_path_rate
 
 
 def test_apply_overrides_does_not_mutate():
     tree = to_dict(get_preset("tiny-synthetic"))
     out = apply_overrides(tree, ["seed=5"])
     assert out["seed"] == 5 and tree["seed"] == 0
+
+
+# ViTPose, Xu et al. 2022, Table 1 and configs ViTPose_{small,base,large,huge}_coco_256x192.py:
+# (embed_dim, depth, num_heads, drop_path_rate, layer_decay)
+PUBLISHED = {
+    "s": (384, 12, 12, 0.1, 0.8),
+    "b": (768, 12, 12, 0.3, 0.75),
+    "l": (1024, 24, 16, 0.5, 0.8),
+    "h": (1280, 32, 16, 0.55, 0.85),
+}
+
+
+def _published(cfg):
+    m = cfg.model
+    return (m.embed_dim, m.depth, m.num_heads, m.drop_path_rate, cfg.optim.layer_decay)
+
+
+@pytest.mark.parametrize("variant", list(PUBLISHED))
+def test_unset_values_are_the_variants_published_ones(tmp_path, variant):
+    # a bare YAML naming only the variant
+    path = tmp_path / "mine.yaml"
+    path.write_text(f"model: {{variant: {variant}}}\n")
+    assert _published(load_config(path)) == PUBLISHED[variant]
+    # a preset of another variant, switched by an override: nothing of the old variant survives
+    other = "b" if variant != "b" else "s"
+    assert _published(load_config(f"vitpose-{other}-coco", [f"model.variant={variant}"])) == PUBLISHED[variant]
+    # a dict and the model config alone
+    assert _published(load_config({"model": {"variant": variant}})) == PUBLISHED[variant]
+    from hpefast.models import ViTPoseConfig
+
+    m = ViTPoseConfig(variant=variant)
+    assert (m.embed_dim, m.depth, m.num_heads, m.drop_path_rate) == PUBLISHED[variant][:4]
+    # values the user sets win
+    cfg = load_config(path, ["model.drop_path_rate=0.05", "optim.layer_decay=0.9"])
+    assert (cfg.model.drop_path_rate, cfg.optim.layer_decay) == (0.05, 0.9)
+
+
+def test_codec_lives_in_the_model_section():
+    cfg = load_config("tiny-synthetic", ["model.codec.method=msra"])
+    assert cfg.model.codec.method == "msra" and cfg.model.codec.decoder == "dark"  # the method's default
+    assert cfg.model.codec.input_size == (96, 128) and cfg.model.codec.heatmap_size == (24, 32)
+    with pytest.raises(ConfigError, match="decoder 'dark_udp' does not read 'msra' targets"):
+        load_config("tiny-synthetic", ["model.codec.method=msra", "model.codec.decoder=dark_udp"])
+    with pytest.raises(ConfigError, match=r"config key 'data\.codec' moved: use model\.codec\.method"):
+        load_config("tiny-synthetic", ["data.codec=msra"]) if False else load_config({"data": {"codec": "msra"}})
+    with pytest.raises(ConfigError, match=r"codec\.input_size \(10, 10\) does not match"):
+        load_config("tiny-synthetic", ["model.codec.input_size=[10, 10]"])

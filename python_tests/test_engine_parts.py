@@ -10,8 +10,8 @@ import torch
 
 from hpefast.engine.config import OptimConfig, ScheduleConfig
 from hpefast.engine.ema import ModelEMA
-from hpefast.engine.optim import build_optimizer, lr_factor, param_groups
-from hpefast.engine.sampler import ResumableSampler, SeededDataset
+from hpefast.engine.optim import build_optimizer, lr_factor
+from hpefast.data.sampler import ResumableSampler, SeededDataset
 from hpefast.engine.state import atomic_save, capture_rng, load_state, restore_rng
 
 # ---------------------------------------------------------------------------------------------------------
@@ -52,32 +52,9 @@ def test_lr_schedule_endpoints():
 # layer decay
 
 
-class _TinyViT(torch.nn.Module):
-    """Parameter names as in a ViTPose backbone, without the model's own layer_id helper."""
-
-    def __init__(self, depth: int = 3) -> None:
-        super().__init__()
-        self.backbone = torch.nn.Module()
-        self.backbone.patch_embed = torch.nn.Conv2d(3, 8, 4)
-        self.backbone.pos_embed = torch.nn.Parameter(torch.zeros(1, 5, 8))
-        self.backbone.blocks = torch.nn.ModuleList(torch.nn.Linear(8, 8) for _ in range(depth))
-        self.backbone.last_norm = torch.nn.LayerNorm(8)
-        self.head = torch.nn.Conv2d(8, 4, 1)
-
-
-def test_layer_decay_groups_generic_model():
-    model = _TinyViT(depth=3)
-    groups = param_groups(model, OptimConfig(lr=1.0, weight_decay=0.1, layer_decay=0.5))
-    scale = {n: (g["lr_scale"], g["weight_decay"]) for g in groups for n in g["names"]}
-    # layers: 0 embeddings, 1..3 blocks, 4 last norm + head; scale = 0.5 ** (4 - layer)
-    assert scale["backbone.patch_embed.weight"] == (0.5**4, 0.1)
-    assert scale["backbone.pos_embed"] == (0.5**4, 0.0)
-    assert scale["backbone.blocks.0.weight"] == (0.5**3, 0.1)
-    assert scale["backbone.blocks.2.weight"] == (0.5**1, 0.1)
-    assert scale["backbone.blocks.2.bias"] == (0.5**1, 0.0)
-    assert scale["backbone.last_norm.weight"] == (1.0, 0.0)
-    assert scale["head.weight"] == (1.0, 0.1)
-    assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
+def test_optimizer_needs_the_models_own_layer_rules():
+    with pytest.raises(TypeError, match="has no param_groups"):
+        build_optimizer(torch.nn.Linear(2, 2), OptimConfig(lr=1.0, layer_decay=0.5))
 
 
 def test_layer_decay_with_vitpose_model():

@@ -14,7 +14,7 @@ from hpefast.models import VARIANTS, ViTPose, ViTPoseConfig, build_model
 
 def small_cfg(**kw) -> ViTPoseConfig:
     base = dict(
-        layout="coco",
+        layout="five",  # not a registered schema: K is free
         num_keypoints=5,
         image_size=(48, 64),
         variant="tiny",
@@ -235,7 +235,7 @@ def test_layer_ids_and_param_groups():
 def test_build_model_errors_and_config_roundtrip():
     with pytest.raises(ValueError, match="did you mean 'tiny'"):
         build_model("tinny", num_keypoints=17)
-    with pytest.raises(ValueError, match="unknown model config key 'drop_path'.*drop_path_rate"):
+    with pytest.raises(ValueError, match="unknown config key 'drop_path'.*drop_path_rate"):
         build_model("tiny", num_keypoints=17, drop_path=0.1)
     with pytest.raises(ValueError, match="decoder"):
         build_model("tiny", num_keypoints=17, head="deconv")

@@ -12,6 +12,7 @@ import pytest
 import torch
 from deploy_helpers import INPUT_SIZE, lively_model, well_posed
 
+from hpefast.codec import HeatmapCodec
 from hpefast.data.transforms import (
     box_to_center_scale,
     crop_to_image,
@@ -49,11 +50,20 @@ def sample(shared_data):
     return image, boxes
 
 
+def msra(model, decode: str) -> HeatmapCodec:
+    """An MSRA codec of the model's sizes with decoder ``decode`` (its flip-back shifts one pixel)."""
+    return HeatmapCodec(
+        method="msra", input_size=INPUT_SIZE, heatmap_size=model.cfg.heatmap_size, decoder=decode
+    )
+
+
 def by_hand(
     model, image, boxes, flip: bool = True, decode: str = "dark_udp"
 ) -> tuple[torch.Tensor, np.ndarray]:
     """The pipeline written out from its parts, one box at a time: the reference for the predictor.
-    Returns (flip-averaged heatmaps [N, K, h, w], keypoints [N, K, 3] image pixels + score)."""
+    ``dark_udp`` reads the maps as UDP (no flip shift); other decoders as MSRA (mmpose's shift_heatmap:
+    the flipped-back maps move one pixel right). Returns (flip-averaged heatmaps [N, K, h, w], keypoints
+    [N, K, 3] image pixels + score)."""
     schema = get_schema(model.cfg.layout)
     w, h = INPUT_SIZE
     maps, out = [], []
@@ -66,6 +76,8 @@ def by_hand(
             if flip:
                 hf = model(x.flip(3))
                 back = torch.stack([hf[0, j] for j in schema.flip_index])[None].flip(-1)
+                if decode != "dark_udp":
+                    back = torch.cat([back[..., :1], back[..., :-1]], dim=-1)
                 hm = (hm + back) / 2
         kp, score = decode_heatmaps(hm.contiguous(), INPUT_SIZE, method=decode)
         xy = crop_to_image(kp[0].double().numpy(), center, scale, INPUT_SIZE)
@@ -114,7 +126,7 @@ def test_predictor_equals_model_and_decoder_by_hand(model, sample, flip):
 def test_predictor_equals_by_hand_with_stable_decoders(model, sample, decode):
     """Decoders without a Newton step are insensitive to float noise: every joint agrees to 1e-3 px."""
     image, boxes = sample
-    got = TopDownPredictor(model, decode=decode).predict(image, boxes)
+    got = TopDownPredictor(model, codec=msra(model, decode)).predict(image, boxes)
     _, ref = by_hand(model, image, boxes, decode=decode)
     np.testing.assert_allclose(got, ref, rtol=0, atol=1e-3)
 
@@ -130,8 +142,8 @@ def test_torch_and_onnxruntime_backends_agree(model, onnx_path, sample):
     in_memory = TopDownPredictor(model, backend="onnxruntime")  # exported on the fly
     assert_same_predictions(in_memory, image, boxes, ref_maps, ref_kp)
     for decode in ("shift", "argmax"):
-        a = TopDownPredictor(model, decode=decode).predict(image, boxes)
-        b = TopDownPredictor(onnx_path, decode=decode).predict(image, boxes)
+        a = TopDownPredictor(model, codec=msra(model, decode)).predict(image, boxes)
+        b = TopDownPredictor(onnx_path, codec=msra(model, decode)).predict(image, boxes)
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-3)
 
 
@@ -157,8 +169,8 @@ def test_onnx_without_metadata_needs_layout(onnx_path, model, sample, tmp_path):
     with pytest.raises(ValueError, match="layout"):
         TopDownPredictor(bare)
     image, boxes = sample
-    got = TopDownPredictor(bare, layout="coco", decode="shift").predict(image, boxes[:2])
-    ref = TopDownPredictor(model, decode="shift").predict(image, boxes[:2])
+    got = TopDownPredictor(bare, layout="coco", codec=msra(model, "shift")).predict(image, boxes[:2])
+    ref = TopDownPredictor(model, codec=msra(model, "shift")).predict(image, boxes[:2])
     np.testing.assert_allclose(got, ref, rtol=0, atol=1e-3)
     with pytest.raises(ValueError, match="17 output channels"):
         TopDownPredictor(bare, layout="mpii")
@@ -403,8 +415,10 @@ def test_bad_model_arguments(model, onnx_path, tmp_path):
         TopDownPredictor(onnx_path, backend="torch")
     with pytest.raises(ValueError, match="backend must be"):
         TopDownPredictor(model, backend="tflite")
-    with pytest.raises(ValueError, match="decode must be"):
-        TopDownPredictor(model, decode="soft-argmax")
+    with pytest.raises(TypeError, match="codec must be"):
+        TopDownPredictor(model, codec="dark")
+    with pytest.raises(ValueError, match=r"codec.heatmap_size \(10, 10\) does not match"):
+        TopDownPredictor(model, codec=HeatmapCodec(input_size=INPUT_SIZE, heatmap_size=(10, 10)))
     with pytest.raises(ValueError, match="channel_order"):
         TopDownPredictor(model, channel_order="bgra")
     if not torch.cuda.is_available():

@@ -9,7 +9,8 @@ from hpefast.data.base import AnnotationError, Instance, TopDownDataset
 from hpefast.data.coco import CocoKeypointDataset
 from hpefast.data.collate import collate
 from hpefast.data.mpii import MpiiDataset, load_headboxes
-from hpefast.data.multi import MultiDataset, MultiDatasetSampler
+from hpefast.data.multi import MultiDataset
+from hpefast.data.sampler import ResumableSampler, SeededDataset
 from hpefast.data.transforms import (
     TopDownAugment,
     box_to_center_scale,
@@ -24,7 +25,8 @@ __all__ = [
     "Instance",
     "MpiiDataset",
     "MultiDataset",
-    "MultiDatasetSampler",
+    "ResumableSampler",
+    "SeededDataset",
     "TopDownAugment",
     "TopDownDataset",
     "box_to_center_scale",

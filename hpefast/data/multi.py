@@ -1,20 +1,34 @@
 """Training on several datasets at once under one keypoint layout.
 
 :class:`MultiDataset` concatenates sources that were all mapped into the same layout (``layout=`` of each
-dataset); :class:`MultiDatasetSampler` draws each sample's source with the given ratios, so a small
-dataset can be seen as often as a large one regardless of their sizes. Within a source, indices are
-drawn without replacement from a fresh permutation each time the source is used up.
+dataset); its :meth:`~MultiDataset.sampler` is the one multi-dataset sampler of hpefast
+(:class:`hpefast.data.sampler.ResumableSampler`, also the trainer's): each epoch splits its samples between
+the sources by the ratios, so a small dataset can be seen as often as a large one; within a source,
+indices are drawn without replacement from a fresh permutation each time the source is used up.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
-__all__ = ["MultiDataset", "MultiDatasetSampler"]
+from hpefast.data.sampler import ResumableSampler, SeededDataset
+
+__all__ = ["MultiDataset"]
+
+
+class _Unseeded(torch.utils.data.Dataset):
+    def __init__(self, multi: MultiDataset) -> None:
+        self.multi = multi
+
+    def __len__(self) -> int:
+        return len(self.multi)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return self.multi[int(index)]
 
 
 class MultiDataset(torch.utils.data.Dataset):
@@ -53,6 +67,7 @@ class MultiDataset(torch.utils.data.Dataset):
                 f"got {ratios}"
             )
         self.ratios = r / r.sum()
+        self._seeded = SeededDataset(_Unseeded(self))
 
     def __len__(self) -> int:
         return int(self.lengths.sum())
@@ -64,75 +79,15 @@ class MultiDataset(torch.utils.data.Dataset):
         source = int(np.searchsorted(self.offsets, index, side="right") - 1)
         return source, int(index - self.offsets[source])
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
+    def __getitem__(self, index: int | tuple[int, int]) -> dict[str, Any]:
+        if isinstance(index, tuple):  # (index, sample_seed) from sampler(): seeded augmentation
+            return self._seeded[index]
         source, local = self.locate(int(index))
         return self.datasets[source][local]
 
-    def sampler(self, num_samples: int | None = None, **kwargs: Any) -> MultiDatasetSampler:
-        """A :class:`MultiDatasetSampler` over this dataset with its ratios."""
-        return MultiDatasetSampler(self, num_samples=num_samples, **kwargs)
-
-
-class MultiDatasetSampler(torch.utils.data.Sampler[int]):
-    """Global indices of a MultiDataset, each drawn from source ``s`` with probability ``ratios[s]``.
-
-    Args:
-        dataset: the MultiDataset.
-        num_samples: indices per epoch over all ranks (default ``len(dataset)``).
-        ratios: override the dataset's ratios.
-        seed: base seed; epoch ``e`` uses ``seed + e`` (call :meth:`set_epoch`), so runs are reproducible.
-        rank, world_size: for distributed training every rank builds the same sequence and takes
-            ``sequence[rank::world_size]`` (padded to equal lengths).
-    """
-
-    def __init__(
-        self,
-        dataset: MultiDataset,
-        num_samples: int | None = None,
-        ratios: Sequence[float] | None = None,
-        seed: int = 0,
-        rank: int = 0,
-        world_size: int = 1,
-    ):
-        if not isinstance(dataset, MultiDataset):
-            raise TypeError(f"MultiDatasetSampler needs a MultiDataset, got {type(dataset).__name__}")
-        if not 0 <= rank < world_size:
-            raise ValueError(f"rank {rank} must be in [0, world_size={world_size})")
-        self.dataset = dataset
-        self.num_samples = len(dataset) if num_samples is None else int(num_samples)
-        if self.num_samples <= 0:
-            raise ValueError(f"num_samples must be > 0, got {num_samples}")
-        if ratios is None:
-            self.ratios = dataset.ratios
-        else:
-            r = np.asarray(ratios, dtype=np.float64)
-            if r.shape != dataset.ratios.shape or np.any(r < 0) or r.sum() <= 0:
-                raise ValueError(f"ratios must be {len(dataset.datasets)} non-negative numbers, got {ratios}")
-            self.ratios = r / r.sum()
-        self.seed, self.rank, self.world_size = int(seed), int(rank), int(world_size)
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
-
-    def _sequence(self) -> np.ndarray:
-        rng = np.random.default_rng(self.seed + self.epoch)
-        total = -(-self.num_samples // self.world_size) * self.world_size
-        sources = rng.choice(len(self.ratios), size=total, p=self.ratios)
-        out = np.empty(total, dtype=np.int64)
-        for s in range(len(self.ratios)):
-            where = np.flatnonzero(sources == s)
-            if where.size == 0:
-                continue
-            n = int(self.dataset.lengths[s])
-            reps = -(-where.size // n)
-            local = np.concatenate([rng.permutation(n) for _ in range(reps)])[: where.size]
-            out[where] = local + self.dataset.offsets[s]
-        return out
-
-    def __iter__(self) -> Iterator[int]:
-        seq = self._sequence()[self.rank :: self.world_size]
-        return iter(seq.tolist())
-
-    def __len__(self) -> int:
-        return -(-self.num_samples // self.world_size)
+    def sampler(self, batch_size: int, **kwargs: Any) -> ResumableSampler:
+        """A :class:`~hpefast.data.sampler.ResumableSampler` over the sources with this dataset's ratios
+        (the sampler the trainer uses: deterministic per ``(seed, epoch)``, resumable, rank-sharded).
+        It yields ``(index, sample_seed)`` pairs, which :meth:`__getitem__` accepts: augmentations are then
+        seeded per sample. ``kwargs``: ``seed``, ``rank``, ``world_size``, ``shuffle``."""
+        return ResumableSampler(self.lengths.tolist(), batch_size, ratios=self.ratios.tolist(), **kwargs)

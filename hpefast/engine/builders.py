@@ -41,7 +41,10 @@ def resolve_device(name: str) -> torch.device:
     (``"cpu"``, ``"cuda:1"``). ValueError when a CUDA device is asked for and CUDA is not available."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(name)
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"unknown device {name!r}: use cpu, cuda, cuda:N or auto") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {name!r} requested but CUDA is not available")
     return dev
@@ -68,6 +71,11 @@ def _make(
     common = dict(
         input_size=tuple(cfg.model.image_size), train=train, layout=cfg.model.layout, dataset_id=did
     )
+    # The dataset config's `strict` (skip bad annotations / images with one warning when false) and
+    # `max_image_pixels` (decompression-bomb limit), read with defaults until every config carries them.
+    common["strict"] = bool(getattr(d, "strict", True))
+    if hasattr(d, "max_image_pixels"):
+        common["max_image_pixels"] = d.max_image_pixels
     if d.format == "mpii":
         if d.schema != "mpii":
             raise ValueError(
@@ -167,14 +175,13 @@ def build_model(cfg: TrainConfig, num_datasets: int, *, pretrained: bool = True)
 
     ``pretrained=False`` skips those weights (the model is about to get a checkpoint's: resuming must not
     depend on the pretrained file still existing)."""
-    from hpefast.models import build_model as _build
+    from hpefast.models import ViTPose
 
     m = cfg.model
-    options = dict(m.options)
-    options.setdefault("drop_path_rate", m.drop_path)
-    if options.get("per_dataset_heads") or options.get("num_experts"):
-        options.setdefault("num_datasets", num_datasets)
-    model = _build(m.variant, layout=m.layout, head=m.head, image_size=tuple(m.image_size), **options)
+    changes = {}
+    if m.per_dataset_heads or m.num_experts:
+        changes["num_datasets"] = num_datasets
+    model = ViTPose(m.model_cfg(**changes))
     if m.pretrained and pretrained:
         _load_pretrained(model, m.pretrained, m.layout)
     return model

@@ -1,28 +1,36 @@
-"""Typed training configuration: dataclasses that refuse unknown keys, YAML loading, ``key=value`` overrides.
+"""Typed training configuration: pydantic models refusing unknown keys, YAML files, ``key=value`` overrides.
 
-A config is a tree of dataclasses (``TrainConfig`` at the root). It is built from plain dicts by
-:func:`from_dict`, which checks every key against the dataclass fields and every value against the field
-type, so a typo such as ``decay_multi`` for ``decay_mult`` is an error with a suggestion, never a silently
-ignored setting. Sources, merged in this order:
+A config is a tree of pydantic models (``TrainConfig`` at the root). Every key is checked against the
+model fields and every value against the field type, so a typo such as ``decay_multi`` for ``decay_mult``
+is an error with a suggestion (:class:`~hpefast.errors.ConfigError`), never a silently ignored setting.
+Sources, merged in this order:
 
 1. a preset (``hpefast.engine.presets``), named directly or through ``base:`` in a YAML file;
 2. the YAML file itself (``base:`` may also be another YAML path, relative to the file);
 3. command-line overrides ``section.key=value`` (values parsed as YAML, then checked against the field type;
    list items by index or, for ``data.datasets``, by dataset name: ``data.datasets.mpii.ratio=0.5``).
+
+The ``model`` section is the model's own config (:class:`~hpefast.models.config.ViTPoseConfig`, plus
+``pretrained``), heatmap codec included (``model.codec``). Values left unset take the published value of
+``model.variant``: ``model: {variant: s}`` trains with ViTPose-S's drop path 0.1 and, through
+``optim.layer_decay``, its layer decay 0.8. Presets store only what their recipe sets, so ``base:
+vitpose-b-coco`` with ``model.variant=s`` is ViTPose-S with S's values too.
 """
 
 from __future__ import annotations
 
 import copy
-import dataclasses
-import difflib
-import types
 import typing
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 import yaml
+from pydantic import BaseModel, Field, StrictBool, ValidationError, model_validator
+
+from hpefast._config import Section, config_error
+from hpefast._config import did_you_mean as _did_you_mean
+from hpefast.errors import ConfigError
+from hpefast.models.config import VARIANTS, ViTPoseConfig
 
 __all__ = [
     "ConfigError",
@@ -41,83 +49,92 @@ __all__ = [
 ]
 
 
-class ConfigError(ValueError):
-    """A config key or value is wrong; the message names the key path (``optim.lr``) and the source."""
-
-
 # ----------------------------------------------------------------------------------------------------------
 # The schema
 # ----------------------------------------------------------------------------------------------------------
 
 
-@dataclass
-class ModelConfig:
-    """The network. ``options`` go to ``hpefast.models.build_model`` as keyword arguments (e.g. a smaller
-    ``embed_dim`` for CPU experiments); ``build_model`` refuses names it does not know."""
+class ModelConfig(ViTPoseConfig):
+    """The network: every :class:`~hpefast.models.config.ViTPoseConfig` field (unset sizes take the
+    variant's published values; ``codec`` is the heatmap codec) plus where to start from.
 
-    variant: Literal["tiny", "s", "b", "l", "h"] = "b"
-    layout: str = "coco"  # keypoint schema the model predicts (coco, mpii, aic, union21, union23, ...)
-    head: str = "classic"
-    image_size: tuple[int, int] = (192, 256)  # (W, H) of the input crop
-    drop_path: float = 0.3
-    pretrained: str | None = None  # backbone / full-model weights to start from (hpefast or official format)
-    options: dict[str, Any] = field(default_factory=dict)
+    Attributes:
+        pretrained: backbone / full-model weights to start from (hpefast or official format). The weights
+            are copied into the run's checkpoints, so the file is not needed after the run starts.
+    """
+
+    pretrained: str | None = None
+
+    def model_cfg(self, **changes: Any) -> ViTPoseConfig:
+        """The :class:`ViTPoseConfig` to build (``pretrained`` dropped), with ``changes`` applied."""
+        d = self.to_dict()
+        d.pop("pretrained", None)
+        return ViTPoseConfig.from_dict(d).replace(**changes) if changes else ViTPoseConfig.from_dict(d)
 
 
-@dataclass
-class DatasetConfig:
+class DatasetConfig(Section):
     """One source of training and/or validation instances, in its own keypoint schema.
 
     Paths are relative to ``data.root`` unless absolute. ``format`` picks the loader (COCO json or the
     mmpose/HRNet MPII json); ``schema`` the keypoint definition of the annotation (``coco``, ``aic``,
     ``mpii``, ``crowdpose``, ``ap10k`` or any registered one). ``metric``: ``coco_ap`` (OKS AP with the
-    schema's sigmas) or ``pckh`` (MPII protocol).
+    schema's sigmas; CrowdPose data is scored by the CrowdPose protocol) or ``pckh`` (MPII protocol).
+    ``mpii_gt``: the official ``mpii_gt_val.mat`` (head boxes and visibility of the validation set), needed
+    for PCKh when the validation json has no head boxes (the real ``mpii_val.json`` has none).
+    ``strict``: stop at the first malformed annotation or unreadable image (True) or skip them with one
+    summary warning (False).
     """
 
     name: str = "coco"
     format: Literal["coco", "mpii"] = "coco"
-    schema: str = "coco"
+    schema_: str = Field("coco", alias="schema")
     train_ann: str | None = None
     train_images: str | None = None
     val_ann: str | None = None
     val_images: str | None = None
     val_boxes: str | None = None  # detector results json for COCO-style evaluation; None = ground-truth boxes
+    mpii_gt: str | None = None
     ratio: float | None = None  # sampling weight in a multi-dataset epoch; None = proportional to size
     metric: Literal["coco_ap", "pckh"] = "coco_ap"
-    use_area: bool = True  # COCOeval area ranges (False for sets without ``area``, e.g. AIC, CrowdPose)
+    use_area: StrictBool = True  # COCOeval area ranges (False for sets without ``area``, e.g. AIC, CrowdPose)
     box_score_threshold: float = 0.0
+    strict: StrictBool = True
+
+    model_config = {**Section.model_config, "populate_by_name": True}
+
+    @property
+    def schema(self) -> str:  # type: ignore[override]
+        """The keypoint schema name of the annotations."""
+        return self.schema_
 
 
-@dataclass
-class DataConfig:
-    """Training and validation data: the datasets (all mapped into the model's layout), loaders and codec."""
+class DataConfig(Section):
+    """Training and validation data: the datasets (all mapped into the model's layout) and loaders.
+    Targets are made by the model's codec (``model.codec``)."""
 
     root: str = "data"
-    datasets: list[DatasetConfig] = field(default_factory=lambda: [DatasetConfig()])
+    datasets: list[DatasetConfig] = Field(default_factory=lambda: [DatasetConfig()])
     batch_size: int = 64  # per process; the recipe's 512 is 8 processes x 64
     val_batch_size: int = 64
     workers: int = 4
-    sigma: float = 2.0
-    codec: Literal["udp", "msra"] = "udp"
-    use_joint_weights: bool = False  # multiply the target weights by the layout's joint_weights
-    augment: bool = True  # random flip / half body / scale / rotation in the training datasets
+    use_joint_weights: StrictBool = False  # multiply the target weights by the layout's joint_weights
+    augment: StrictBool = True  # random flip / half body / scale / rotation in the training datasets
     max_train_samples: int | None = None  # cap per dataset (first N instances); for quick experiments
     max_val_samples: int | None = None
 
 
-@dataclass
-class OptimConfig:
-    """AdamW with layer-wise learning-rate decay over the ViT blocks and global gradient clipping."""
+class OptimConfig(Section):
+    """AdamW with layer-wise learning-rate decay over the ViT blocks and global gradient clipping.
+    ``layer_decay`` unset takes the published value of ``model.variant`` (1.0 for ``custom``)."""
 
     lr: float = 5e-4
     weight_decay: float = 0.1
-    layer_decay: float = 0.75  # lr x decay^(depth + 1 - layer_id); 1.0 disables
+    layer_decay: float | None = None  # lr x decay^(depth + 1 - layer_id); 1.0 disables
     betas: tuple[float, float] = (0.9, 0.999)
     clip_grad: float | None = 1.0  # max global L2 norm; None disables
 
 
-@dataclass
-class ScheduleConfig:
+class ScheduleConfig(Section):
     """Step schedule in epochs with a linear warmup in iterations (mmcv ``policy='step'``)."""
 
     epochs: int = 210
@@ -127,19 +144,18 @@ class ScheduleConfig:
     gamma: float = 0.1
 
 
-@dataclass
-class TestConfig:
-    """Inference at validation: flip test, heatmap decoding and the COCO-style rescoring / OKS-NMS."""
+class TestConfig(Section):
+    """Inference at validation: flip test and the COCO-style rescoring / OKS-NMS. Decoding is the model
+    codec's (``model.codec.decoder``)."""
 
-    flip_test: bool = True
-    decode: Literal["dark_udp", "dark", "shift", "argmax"] = "dark_udp"
-    blur_kernel: int = 11
+    __test__ = False  # not a pytest class
+
+    flip_test: StrictBool = True
     score_threshold: float = 0.2  # keypoints above it enter the instance rescoring (mmpose vis_thr)
     oks_nms: float | None = 0.9  # OKS-NMS threshold for COCO-style results; None disables
 
 
-@dataclass
-class TrainConfig:
+class TrainConfig(Section):
     """Everything ``hpefast train`` needs. ``output_dir`` receives ``config.yaml``, ``log.jsonl``,
     ``checkpoints/last.pt`` (training state, for resume) and ``model/`` (hpefast model format)."""
 
@@ -147,153 +163,53 @@ class TrainConfig:
     output_dir: str = "work_dirs/experiment"
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
+    amp: StrictBool = True  # bf16 autocast on CUDA (ignored on CPU)
     ema: float | None = None  # EMA decay of the weights (e.g. 0.9999); validation then uses the EMA model
-    deterministic: bool = False
+    deterministic: StrictBool = False
     resume: str | None = None  # "auto" (output_dir's last checkpoint if any) or a training checkpoint path
     halt_after_steps: int | None = None  # stop early without changing the schedule (time-limited jobs, tests)
     log_interval: int = 50
     checkpoint_interval: int = 1000  # steps; a checkpoint is also written at every epoch end
     val_interval: int = 10  # epochs; 0 = only after the last epoch
-    tensorboard: bool = True  # only if the ``tensorboard`` package is importable
-    progress: bool = True  # tqdm bar on rank 0
-    model: ModelConfig = field(default_factory=ModelConfig)
-    data: DataConfig = field(default_factory=DataConfig)
-    optim: OptimConfig = field(default_factory=OptimConfig)
-    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
-    test: TestConfig = field(default_factory=TestConfig)
+    tensorboard: StrictBool = True  # only if the ``tensorboard`` package is importable
+    progress: StrictBool = True  # tqdm bar on rank 0
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+    optim: OptimConfig = Field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    test: TestConfig = Field(default_factory=TestConfig)
+
+    @model_validator(mode="after")
+    def _resolve_variant(self) -> TrainConfig:
+        if self.optim.layer_decay is None:
+            spec = VARIANTS.get(self.model.variant)
+            # bypass validate_assignment (which would re-run this validator)
+            self.optim.__dict__["layer_decay"] = 1.0 if spec is None else spec.layer_decay
+        return self
 
 
 # ----------------------------------------------------------------------------------------------------------
-# dict <-> dataclass with checking
+# dict <-> config with checking
 # ----------------------------------------------------------------------------------------------------------
 
 
-def _did_you_mean(word: str, options: typing.Iterable[str]) -> str:
-    options = list(options)
-    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
-    if close:
-        return f"; did you mean {close[0]!r}?"
-    return f"; valid keys: {', '.join(sorted(options))}"
+def from_dict(cls: type[BaseModel], data: dict[str, Any], where: str = "") -> Any:
+    """Build config ``cls`` from ``data``; unknown keys and wrong types raise :class:`ConfigError`.
 
-
-def _type_name(tp: Any) -> str:
-    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
-
-
-def _coerce(value: Any, tp: Any, where: str) -> Any:
-    """Check ``value`` against annotation ``tp``; convert YAML-ish values (list -> tuple, "1e-3" -> float)."""
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if tp is Any:
-        return value
-    if origin in (Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _coerce(value, arg, where)
-            except ConfigError as exc:
-                errors.append(str(exc))
-        raise ConfigError(f"{where}: expected {_type_name(tp)}, got {value!r}")
-    if origin is Literal:
-        if value in args:
-            return value
-        hint = _did_you_mean(str(value), [str(a) for a in args]) if isinstance(value, str) else ""
-        raise ConfigError(f"{where}: {value!r} is not one of {list(args)}{hint}")
-    if dataclasses.is_dataclass(tp):
-        if isinstance(value, tp):
-            return value
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected a mapping for {tp.__name__}, got {value!r}")
-        return from_dict(tp, value, where)
-    if origin is list:
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{where}: expected a list, got {value!r}")
-        return [_coerce(v, args[0], f"{where}.{i}") for i, v in enumerate(value)]
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{where}: expected a list, got {value!r}")
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_coerce(v, args[0], f"{where}.{i}") for i, v in enumerate(value))
-        if len(value) != len(args):
-            raise ConfigError(f"{where}: expected {len(args)} values, got {len(value)} ({value!r})")
-        return tuple(_coerce(v, a, f"{where}.{i}") for i, (v, a) in enumerate(zip(value, args)))
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
-        return dict(value)
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        raise ConfigError(f"{where}: expected true or false, got {value!r}")
-    if tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        raise ConfigError(f"{where}: expected an integer, got {value!r}")
-    if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):  # YAML 1.1 reads "5e-4" (no dot) as a string
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        raise ConfigError(f"{where}: expected a number, got {value!r}")
-    if tp is str:
-        if isinstance(value, str):
-            return value
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return str(value)
-        raise ConfigError(f"{where}: expected a string, got {value!r}")
-    raise ConfigError(f"{where}: unsupported field type {tp!r}")  # a bug in the schema, not the input
-
-
-_HINTS: dict[type, dict[str, Any]] = {}
-
-
-def _hints(cls: type) -> dict[str, Any]:
-    if cls not in _HINTS:
-        _HINTS[cls] = typing.get_type_hints(cls)
-    return _HINTS[cls]
-
-
-def from_dict(cls: type, data: dict[str, Any], where: str = "") -> Any:
-    """Build dataclass ``cls`` from ``data``; unknown keys and wrong types raise :class:`ConfigError`.
-
-    Missing keys take the dataclass defaults. ``where`` prefixes key paths in messages.
+    Missing keys take the defaults. ``where`` prefixes key paths in messages.
     """
     if not isinstance(data, dict):
         raise ConfigError(f"{where or 'config'}: expected a mapping, got {type(data).__name__}")
-    hints = _hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    kwargs = {}
-    for key, value in data.items():
-        path = f"{where}.{key}" if where else str(key)
-        if key not in names:
-            raise ConfigError(f"unknown config key {path!r}{_did_you_mean(str(key), names)}")
-        kwargs[key] = _coerce(value, hints[key], path)
-    return cls(**kwargs)
+    try:
+        return cls.model_validate(data)
+    except ValidationError as exc:
+        raise config_error(exc, cls, where) from None
 
 
-def to_dict(cfg: Any) -> dict[str, Any]:
-    """Plain nested dict (tuples as lists) that :func:`from_dict` turns back into the same config."""
-
-    def conv(v: Any) -> Any:
-        if dataclasses.is_dataclass(v):
-            return {f.name: conv(getattr(v, f.name)) for f in dataclasses.fields(v)}
-        if isinstance(v, (list, tuple)):
-            return [conv(x) for x in v]
-        if isinstance(v, dict):
-            return {k: conv(x) for k, x in v.items()}
-        return v
-
-    return conv(cfg)
+def to_dict(cfg: BaseModel) -> dict[str, Any]:
+    """Plain nested dict (tuples as lists, every value resolved) that :func:`from_dict` turns back into
+    the same config."""
+    return cfg.model_dump(mode="json", by_alias=True)
 
 
 def dump_yaml(cfg: TrainConfig) -> str:
@@ -323,23 +239,39 @@ def _parse_value(text: str) -> Any:
         return text
 
 
-def _set_path(tree: dict[str, Any], cls: type, parts: list[str], value: Any, full: str) -> None:
-    """Set ``value`` at ``parts`` inside ``tree`` (the dict form of dataclass ``cls``), checking key names."""
+def _fields(cls: type[BaseModel]) -> dict[str, Any]:
+    """Field name (by alias where one is set) -> annotation."""
+    return {(f.alias or name): f.annotation for name, f in cls.model_fields.items()}
+
+
+def _section(tp: Any) -> Any:
+    """The config class inside ``tp`` (``X | None`` -> X), else ``tp``."""
+    if typing.get_origin(tp) in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return next((a for a in args if isinstance(a, type) and issubclass(a, BaseModel)), tp)
+    return tp
+
+
+def _set_path(tree: dict[str, Any], cls: type[BaseModel], parts: list[str], value: Any, full: str) -> None:
+    """Set ``value`` at ``parts`` inside ``tree`` (the dict form of config ``cls``), checking key names."""
     key = parts[0]
-    names = [f.name for f in dataclasses.fields(cls)]
-    if key not in names:
+    fields = _fields(cls)
+    if key not in fields:
         dotted = full.split("=", 1)[0].strip()
         prefix = dotted[: len(dotted) - len(".".join(parts))]
         raise ConfigError(
-            f"unknown config key {prefix + key!r} in override {full!r}{_did_you_mean(key, names)}"
+            f"unknown config key {prefix + key!r} in override {full!r}{_did_you_mean(key, fields)}"
         )
     if len(parts) == 1:
         tree[key] = value
         return
-    tp = _hints(cls)[key]
-    if dataclasses.is_dataclass(tp):
-        _set_path(tree.setdefault(key, {}), tp, parts[1:], value, full)
-    elif typing.get_origin(tp) is list and dataclasses.is_dataclass(typing.get_args(tp)[0]):
+    tp = _section(fields[key])
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        node = tree.get(key)
+        if not isinstance(node, dict):
+            node = tree[key] = {} if node is None else to_dict(node) if isinstance(node, BaseModel) else {}
+        _set_path(node, tp, parts[1:], value, full)
+    elif typing.get_origin(tp) is list and issubclass(typing.get_args(tp)[0], BaseModel):
         items = tree.setdefault(key, [])
         sel = parts[1]
         if sel.isdigit():
@@ -387,7 +319,7 @@ def _load_tree(source: str | Path, seen: tuple[str, ...] = ()) -> dict[str, Any]
 
     text = str(source)
     if text in presets.PRESETS:
-        return to_dict(presets.get_preset(text))
+        return presets.preset_tree(text)
     path = Path(text)
     if not path.is_file():
         if path.suffix in (".yaml", ".yml") or "/" in text:
@@ -412,10 +344,35 @@ def _load_tree(source: str | Path, seen: tuple[str, ...] = ()) -> dict[str, Any]
             base_path = path.parent / base_path
         tree = _load_tree(str(base) if str(base) in presets.PRESETS else base_path, seen + (resolved,))
     try:
-        from_dict(TrainConfig, data)  # check the file's own keys, naming the file
+        check_keys(data, TrainConfig)  # the file's own keys, naming the file
     except ConfigError as exc:
         raise ConfigError(f"{text}: {exc}") from None
     return _deep_merge(tree, data)
+
+
+def check_keys(data: Any, cls: type[BaseModel], where: str = "") -> None:
+    """Refuse unknown keys in the (possibly partial) dict form ``data`` of config ``cls``, naming the key
+    path, with a did-you-mean (or where a key moved to). Values are checked later, on the merged tree."""
+    from hpefast._config import MOVED_KEYS
+
+    if not isinstance(data, dict):
+        return
+    fields = _fields(cls)
+    for key, value in data.items():
+        path = f"{where}.{key}" if where else str(key)
+        if key not in fields:
+            generic = ".".join(p for p in path.split(".") if not p.isdigit())
+            if generic in MOVED_KEYS:
+                raise ConfigError(f"config key {path!r} moved: use {MOVED_KEYS[generic]}")
+            raise ConfigError(f"unknown config key {path!r}{_did_you_mean(str(key), fields)}")
+        tp = _section(fields[key])
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            check_keys(value, tp, path)
+        elif typing.get_origin(tp) is list and isinstance(value, list):
+            (item,) = typing.get_args(tp)
+            if isinstance(item, type) and issubclass(item, BaseModel):
+                for i, v in enumerate(value):
+                    check_keys(v, item, f"{path}.{i}")
 
 
 def load_config(
@@ -450,8 +407,6 @@ def validate(cfg: TrainConfig) -> None:
         raise ConfigError("data.batch_size and data.val_batch_size must be positive")
     if cfg.data.workers < 0:
         raise ConfigError("data.workers must be >= 0")
-    if cfg.data.sigma <= 0:
-        raise ConfigError(f"data.sigma must be positive, got {cfg.data.sigma}")
     if not cfg.data.datasets:
         raise ConfigError("data.datasets is empty: give at least one dataset")
     names = [d.name for d in cfg.data.datasets]

@@ -4,106 +4,31 @@ Layer-wise decay (BEiT / MAE fine-tuning, mmpose ``LayerDecayOptimizerConstructo
 blocks, the patch/position embedding is layer 0, block ``i`` is layer ``i + 1`` and everything after the
 backbone (final norm, heads) is layer ``L + 1``; a parameter of layer ``l`` gets ``lr x decay^(L + 1 - l)``.
 Biases, norm weights, position embeddings and whatever ``model.no_weight_decay()`` names get no weight decay
-(the ViTPose configs meant this but spelt ``decay_multi``, so mmcv silently applied decay to biases).
+(the ViTPose configs meant this but spelt ``decay_multi``, so mmcv silently applied decay to biases). The
+rules live with the model (:meth:`hpefast.models.ViTPose.param_groups`); this module only builds AdamW
+over them and schedules the lr.
 """
 
 from __future__ import annotations
-
-import re
-from collections.abc import Callable
 
 import torch
 
 from hpefast.engine.config import OptimConfig, ScheduleConfig
 
-__all__ = ["layer_id_fn", "param_groups", "build_optimizer", "lr_factor", "set_lr"]
-
-_BLOCK = re.compile(r"(?:^|\.)blocks\.(\d+)\.")
-_EMBED = ("patch_embed", "pos_embed", "cls_token", "mask_token")
-
-
-def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
-    return getattr(model, "module", model)
-
-
-def _num_blocks(model: torch.nn.Module) -> int:
-    ids = {int(m.group(1)) for n, _ in model.named_parameters() if (m := _BLOCK.search(n))}
-    return max(ids) + 1 if ids else 0
-
-
-def layer_id_fn(model: torch.nn.Module) -> tuple[Callable[[str], int], int]:
-    """``(fn(param_name) -> layer id, number of layers)``; the model's own ``layer_id`` when it has one."""
-    model = _unwrap(model)
-    for owner in (model, getattr(model, "backbone", None)):
-        if owner is None:
-            continue
-        fn = getattr(owner, "layer_id", None) or getattr(owner, "get_layer_id", None)
-        num = getattr(owner, "num_layers", None)
-        if callable(fn) and isinstance(num, int):
-            prefix = "backbone." if owner is not model else ""
-
-            def own(name: str, fn=fn, prefix=prefix, num=num) -> int:
-                if prefix and not name.startswith(prefix):
-                    return num - 1
-                return int(fn(name[len(prefix) :]))
-
-            return own, num
-    depth = _num_blocks(model)
-    num_layers = depth + 2
-
-    def parse(name: str) -> int:
-        m = _BLOCK.search(name)
-        if m and name.split(".")[0] in ("backbone", "blocks"):
-            return int(m.group(1)) + 1
-        if any(part in name for part in _EMBED):
-            return 0
-        return num_layers - 1
-
-    return parse, num_layers
-
-
-def _no_decay_names(model: torch.nn.Module) -> set[str]:
-    names: set[str] = set()
-    model = _unwrap(model)
-    for owner, prefix in ((model, ""), (getattr(model, "backbone", None), "backbone.")):
-        fn = getattr(owner, "no_weight_decay", None) if owner is not None else None
-        if callable(fn):
-            names |= {prefix + n for n in fn()}
-    return names
-
-
-def param_groups(model: torch.nn.Module, cfg: OptimConfig) -> list[dict]:
-    """Groups with ``lr_scale`` (layer decay) and weight decay 0 for biases, norms and embeddings."""
-    layer_of, num_layers = layer_id_fn(model)
-    skip = _no_decay_names(model)
-    groups: dict[tuple[int, bool], dict] = {}
-    for name, p in _unwrap(model).named_parameters():
-        if not p.requires_grad:
-            continue
-        no_decay = p.ndim <= 1 or name in skip or name.split(".")[-1] in skip or "pos_embed" in name
-        layer = layer_of(name)
-        key = (layer, no_decay)
-        if key not in groups:
-            scale = cfg.layer_decay ** (num_layers - 1 - layer)
-            groups[key] = {
-                "params": [],
-                "names": [],
-                "weight_decay": 0.0 if no_decay else cfg.weight_decay,
-                "lr_scale": scale,
-                "lr": cfg.lr * scale,
-            }
-        groups[key]["params"].append(p)
-        groups[key]["names"].append(name)
-    return [groups[k] for k in sorted(groups)]
-
+__all__ = ["build_optimizer", "lr_factor", "set_lr"]
 
 def build_optimizer(model: torch.nn.Module, cfg: OptimConfig) -> torch.optim.AdamW:
-    """AdamW over the layer-decay groups (the model's own ``param_groups`` when it defines them)."""
-    inner = _unwrap(model)
-    if callable(getattr(inner, "param_groups", None)):
-        groups = inner.param_groups(cfg.lr, cfg.weight_decay, cfg.layer_decay)
-    else:
-        groups = param_groups(model, cfg)
+    """AdamW over the model's own layer-decay groups (``model.param_groups(lr, weight_decay,
+    layer_decay)``, e.g. :meth:`hpefast.models.ViTPose.param_groups`: the one owner of those rules).
+
+    TypeError for a model without ``param_groups``."""
+    inner = getattr(model, "module", model)
+    if not callable(getattr(inner, "param_groups", None)):
+        raise TypeError(
+            f"{type(inner).__name__} has no param_groups(lr, weight_decay, layer_decay): the trainer's "
+            "layer-wise lr decay needs the model to name its layers (see hpefast.models.ViTPose)"
+        )
+    groups = inner.param_groups(cfg.lr, cfg.weight_decay, cfg.layer_decay)
     groups = [
         {k: v for k, v in g.items() if k in ("params", "lr", "weight_decay", "lr_scale")} for g in groups
     ]

@@ -13,23 +13,17 @@ Union presets train one model on several datasets mapped into ``union21`` (COCO 
 from __future__ import annotations
 
 import copy
+from typing import Any
 
-from hpefast.engine.config import (
-    DataConfig,
-    DatasetConfig,
-    ModelConfig,
-    OptimConfig,
-    ScheduleConfig,
-    TestConfig,
-    TrainConfig,
-)
+from hpefast.engine.config import TrainConfig, from_dict
 
-__all__ = ["PRESETS", "get_preset", "preset_names"]
+__all__ = ["PRESETS", "get_preset", "preset_names", "preset_tree"]
 
-# variant -> (layer decay, drop path)
-_VARIANTS = {"s": (0.8, 0.1), "b": (0.75, 0.3), "l": (0.8, 0.5), "h": (0.85, 0.55)}
+# Presets are stored as the keys their recipe sets, nothing more: sizes, drop path and layer decay are left
+# unset so that they resolve from the variant (hpefast.models.config.VARIANTS, the one table of published
+# values), also after a ``model.variant=...`` override.
 
-_COCO = DatasetConfig(
+_COCO = dict(
     name="coco",
     format="coco",
     schema="coco",
@@ -40,7 +34,7 @@ _COCO = DatasetConfig(
     val_boxes="coco/person_detection_results/COCO_val2017_detections_AP_H_56_person.json",
     metric="coco_ap",
 )
-_MPII = DatasetConfig(
+_MPII = dict(
     name="mpii",
     format="mpii",
     schema="mpii",
@@ -48,9 +42,10 @@ _MPII = DatasetConfig(
     train_images="mpii/images",
     val_ann="mpii/annotations/mpii_val.json",
     val_images="mpii/images",
+    mpii_gt="mpii/annotations/mpii_gt_val.mat",  # the real mpii_val.json has no head boxes
     metric="pckh",
 )
-_AIC = DatasetConfig(
+_AIC = dict(
     name="aic",
     format="coco",
     schema="aic",
@@ -73,36 +68,33 @@ _TASKS = {
 _ALIASES = {"coco+mpii": "union21", "coco+mpii+aic": "union23"}
 
 
-def _vitpose(variant: str, task: str) -> TrainConfig:
-    layer_decay, drop_path = _VARIANTS[variant]
+def _vitpose(variant: str, task: str) -> dict[str, Any]:
     layout, datasets = _TASKS[task]
     name = f"vitpose-{variant}-{task}"
-    return TrainConfig(
+    return dict(
         name=name,
         output_dir=f"work_dirs/{name}",
-        model=ModelConfig(
-            variant=variant, layout=layout, head="classic", image_size=(192, 256), drop_path=drop_path
+        model=dict(
+            variant=variant,
+            layout=layout,
+            decoder="classic",
+            image_size=[192, 256],
+            codec=dict(method="udp", sigma=2.0, blur_kernel=11),  # decoder: the method's (dark_udp)
         ),
-        data=DataConfig(
-            datasets=copy.deepcopy(datasets), batch_size=64, val_batch_size=64, workers=4, sigma=2.0
-        ),
-        optim=OptimConfig(
-            lr=5e-4, weight_decay=0.1, layer_decay=layer_decay, betas=(0.9, 0.999), clip_grad=1.0
-        ),
-        schedule=ScheduleConfig(
-            epochs=210, warmup_iters=500, warmup_ratio=0.001, milestones=(170, 200), gamma=0.1
-        ),
-        test=TestConfig(flip_test=True, decode="dark_udp", blur_kernel=11),
+        data=dict(datasets=copy.deepcopy(datasets), batch_size=64, val_batch_size=64, workers=4),
+        optim=dict(lr=5e-4, weight_decay=0.1, betas=[0.9, 0.999], clip_grad=1.0),
+        schedule=dict(epochs=210, warmup_iters=500, warmup_ratio=0.001, milestones=[170, 200], gamma=0.1),
+        test=dict(flip_test=True),
     )
 
 
-def _tiny_synthetic() -> TrainConfig:
+def _tiny_synthetic() -> dict[str, Any]:
     """The ``hpefast demo`` run: a tiny union21 ViTPose on the synthetic COCO + MPII data the demo writes
     (``data.root`` = ``DIR/data``, one folder per dataset and split). Train it again on that data with
     ``hpefast train tiny-synthetic data.root=hpefast-demo/data``."""
 
-    def synthetic(name: str, fmt: str, metric: str) -> DatasetConfig:
-        return DatasetConfig(
+    def synthetic(name: str, fmt: str, metric: str) -> dict[str, Any]:
+        return dict(
             name=name,
             format=fmt,
             schema=name,
@@ -113,33 +105,36 @@ def _tiny_synthetic() -> TrainConfig:
             metric=metric,
         )
 
-    return TrainConfig(
+    return dict(
         name="tiny-synthetic",
         output_dir="work_dirs/tiny-synthetic",
         amp=False,
-        model=ModelConfig(
-            variant="tiny", layout="union21", head="classic", image_size=(96, 128), drop_path=0.0
+        model=dict(
+            variant="tiny",
+            layout="union21",
+            decoder="classic",
+            image_size=[96, 128],
+            codec=dict(method="udp", sigma=2.0, blur_kernel=11),  # decoder: the method's (dark_udp)
         ),
-        data=DataConfig(
+        data=dict(
             root="hpefast-demo/data",
             datasets=[synthetic("coco", "coco", "coco_ap"), synthetic("mpii", "mpii", "pckh")],
             batch_size=32,
             val_batch_size=64,
             workers=0,
-            sigma=2.0,
         ),
-        optim=OptimConfig(lr=2e-3, weight_decay=0.01, layer_decay=1.0, clip_grad=1.0),
-        schedule=ScheduleConfig(epochs=9, warmup_iters=40, warmup_ratio=0.01, milestones=(8,), gamma=0.1),
-        test=TestConfig(flip_test=True, decode="dark_udp", blur_kernel=11),
+        optim=dict(lr=2e-3, weight_decay=0.01, layer_decay=1.0, clip_grad=1.0),
+        schedule=dict(epochs=9, warmup_iters=40, warmup_ratio=0.01, milestones=[8], gamma=0.1),
+        test=dict(flip_test=True),
         log_interval=10,
         checkpoint_interval=10**9,
         val_interval=0,
     )
 
 
-def _build() -> dict[str, TrainConfig]:
+def _build() -> dict[str, dict[str, Any]]:
     presets = {}
-    for variant in _VARIANTS:
+    for variant in ("s", "b", "l", "h"):
         for task in _TASKS:
             presets[f"vitpose-{variant}-{task}"] = _vitpose(variant, task)
         for alias, task in _ALIASES.items():
@@ -148,7 +143,8 @@ def _build() -> dict[str, TrainConfig]:
     return presets
 
 
-PRESETS: dict[str, TrainConfig] = _build()
+# name -> the preset's own keys (a partial config tree, see the note at the top)
+PRESETS: dict[str, dict[str, Any]] = _build()
 
 
 def preset_names() -> list[str]:
@@ -158,10 +154,21 @@ def preset_names() -> list[str]:
     return sorted(PRESETS)
 
 
-def get_preset(name: str) -> TrainConfig:
-    """A fresh copy of preset ``name`` (see :data:`PRESETS`); unknown names get a did-you-mean."""
+def _check_name(name: str) -> None:
     if name not in PRESETS:
-        from hpefast.engine.config import ConfigError, _did_you_mean
+        from hpefast._config import did_you_mean
+        from hpefast.errors import ConfigError
 
-        raise ConfigError(f"unknown preset {name!r}{_did_you_mean(name, PRESETS)}")
+        raise ConfigError(f"unknown preset {name!r}{did_you_mean(name, PRESETS)}")
+
+
+def preset_tree(name: str) -> dict[str, Any]:
+    """A fresh copy of the keys preset ``name`` sets (what a config's ``base:`` merges over)."""
+    _check_name(name)
     return copy.deepcopy(PRESETS[name])
+
+
+def get_preset(name: str) -> TrainConfig:
+    """Preset ``name`` as a validated :class:`TrainConfig` (unset values resolved from the variant);
+    unknown names get a did-you-mean."""
+    return from_dict(TrainConfig, preset_tree(name))

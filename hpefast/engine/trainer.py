@@ -1,7 +1,8 @@
 """The training loop.
 
 One step: the batch (crops, keypoints in crop pixels, labelled mask, dataset id) moves to the device; the
-heatmap targets are made there by ``hpefast.ops.encode_heatmaps`` (not in the DataLoader workers); the model
+heatmap targets are made there by the model's codec (``model.cfg.codec.encode``, not in the DataLoader
+workers); the model
 runs under bf16 autocast on CUDA; ``hpefast.ops.union_heatmap_loss`` averages the masked MSE over labelled
 joints; gradients are clipped; AdamW steps with the layer-decayed, scheduled lr; the EMA follows.
 
@@ -36,7 +37,7 @@ from hpefast.engine.config import TrainConfig, dump_yaml, to_dict
 from hpefast.engine.ema import ModelEMA
 from hpefast.engine.optim import build_optimizer, lr_factor, set_lr
 from hpefast.engine.runlog import RunLogger
-from hpefast.engine.sampler import ResumableSampler, SeededDataset
+from hpefast.data.sampler import ResumableSampler, SeededDataset
 from hpefast.engine.state import atomic_save, capture_rng, load_state, restore_rng
 from hpefast.errors import HpefastError
 
@@ -70,11 +71,25 @@ class Trainer:
         self.dist = dist_utils.init(self.device)
         self.out = Path(cfg.output_dir)
         resume_path = self._resume_path()
+        # One run at a time per folder: a second process on the same output_dir is refused instead of
+        # interleaving its log and checkpoints with this one's. Released by close() (or when the Trainer
+        # is collected, e.g. after a failed __init__).
+        lock_name = ".hpefast-train.lock"
+        self._lock = None
+        if self.dist.is_main:
+            import weakref
+
+            from hpefast._io import acquire_lock, release_lock
+
+            lock = acquire_lock(self.out / lock_name, what=f"output_dir {str(self.out)!r}")
+            self._lock = weakref.finalize(self, release_lock, lock)
         if resume_path is None:
             # A fresh run never mixes into an earlier run's log.jsonl or checkpoints.
             from hpefast.commands._outputs import check_run_dir
 
-            check_run_dir(self.out, overwrite=overwrite, option="output_dir", resume_hint=True)
+            check_run_dir(
+                self.out, overwrite=overwrite, option="output_dir", resume_hint=True, ignore=[lock_name]
+            )
         # The same seed on every rank while the model is built (identical initial weights, EMA included);
         # each rank then gets its own stream for drop path.
         self._seed(cfg.seed)
@@ -124,6 +139,7 @@ class Trainer:
         mcfg = self.model.cfg
         self.input_size = tuple(mcfg.image_size)
         self.heatmap_size = tuple(mcfg.heatmap_size)
+        self.codec = mcfg.codec  # targets, validation decoding and the saved model all use this one
         self.uses_dataset_id = bool(getattr(self.model, "uses_dataset_id", False))
         self.joint_weights = (
             torch.as_tensor(self.layout.joint_weights, dtype=torch.float32, device=self.device)
@@ -268,7 +284,7 @@ class Trainer:
     # ------------------------------------------------------------------------------------------------
     def train_step(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor | None]:
         """One optimisation step; returns (loss, grad norm) as device tensors (no host sync)."""
-        from hpefast.ops import encode_heatmaps, union_heatmap_loss
+        from hpefast.ops import union_heatmap_loss
 
         dev = self.device
         images = batch["image"].to(dev, non_blocking=True)
@@ -276,15 +292,8 @@ class Trainer:
         labelled = batch["labelled"].to(dev, non_blocking=True)
         ids = batch["dataset_id"].to(dev, non_blocking=True) if self.uses_dataset_id else None
         with torch.no_grad():
-            target, weight = encode_heatmaps(
-                keypoints,
-                labelled,
-                input_size=self.input_size,
-                heatmap_size=self.heatmap_size,
-                sigma=self.cfg.data.sigma,
-                method=self.cfg.data.codec,
-                joint_weights=self.joint_weights,
-            )
+            # The model's own codec makes the targets: the one its validation and export decode with.
+            target, weight = self.codec.encode(keypoints, labelled, joint_weights=self.joint_weights)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.amp):
             heat = self.net(images, ids)
         loss = union_heatmap_loss(heat.float().contiguous(), target, weight)
@@ -317,8 +326,6 @@ class Trainer:
                 batch_size=self.cfg.data.val_batch_size,
                 workers=self.cfg.data.workers,
                 flip_test=t.flip_test,
-                decode=t.decode,
-                blur_kernel=t.blur_kernel,
                 indices=mine,
                 amp=self.amp,
             )
@@ -456,6 +463,8 @@ class Trainer:
 
     def close(self) -> None:
         self.logger.close()
+        if self._lock is not None:
+            self._lock()  # release the output_dir lock
         dist_utils.shutdown()
 
 

@@ -144,18 +144,6 @@ class ViTPose(nn.Module):
         return list(groups.values())
 
 
-def _layout_keypoints(layout: str) -> int | None:
-    """K of a registered schema, or None when the keypoints module does not know the name."""
-    try:
-        from hpefast.keypoints import get_schema
-    except ImportError:  # the keypoints module is not there yet
-        return None
-    try:
-        return int(get_schema(layout).num_keypoints)
-    except (LookupError, ValueError):
-        return None
-
-
 def build_model(
     variant: str = "b",
     num_keypoints: int | None = None,
@@ -192,28 +180,12 @@ def build_model(
             f"unknown variant {variant!r}; choose from {list(VARIANTS)}"
             + _did_you_mean(str(variant), VARIANTS)
         )
-    spec = VARIANTS[variant.lower()]
-    k_layout = _layout_keypoints(layout) if isinstance(layout, str) else None
-    if num_keypoints is None:
-        if k_layout is None:
-            raise ValueError(f"layout {layout!r} is not a registered keypoint schema: pass num_keypoints")
-        num_keypoints = k_layout
-    elif k_layout is not None and k_layout != num_keypoints:
-        raise ValueError(
-            f"num_keypoints={num_keypoints} does not match layout {layout!r} ({k_layout} keypoints)"
-        )
     fields = dict(
         layout=layout,
         num_keypoints=num_keypoints,
         image_size=tuple(image_size),
         variant=variant.lower(),
-        embed_dim=spec.embed_dim,
-        depth=spec.depth,
-        num_heads=spec.num_heads,
-        patch_size=spec.patch_size,
-        drop_path_rate=spec.drop_path_rate,
         decoder=head,
-        deconv_channels=spec.deconv_channels,
         num_datasets=num_datasets,
         per_dataset_heads=per_dataset_heads,
         num_experts=num_experts,
