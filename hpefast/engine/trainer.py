@@ -25,6 +25,7 @@ import torch
 from torch.utils.data import ConcatDataset, DataLoader
 
 from hpefast._io import atomic_write_text
+from hpefast.data.sampler import ResumableSampler, SeededDataset
 from hpefast.engine import distributed as dist_utils
 from hpefast.engine.builders import (
     DatasetEntry,
@@ -37,7 +38,6 @@ from hpefast.engine.config import TrainConfig, dump_yaml, to_dict
 from hpefast.engine.ema import ModelEMA
 from hpefast.engine.optim import build_optimizer, lr_factor, set_lr
 from hpefast.engine.runlog import RunLogger
-from hpefast.data.sampler import ResumableSampler, SeededDataset
 from hpefast.engine.state import atomic_save, capture_rng, load_state, restore_rng
 from hpefast.errors import HpefastError
 
