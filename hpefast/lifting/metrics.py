@@ -321,39 +321,34 @@ def _minors(a) -> tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]]:
 
 _NUMPY = SimpleNamespace(
     where=np.where, sqrt=np.sqrt, acos=np.arccos, cos=np.cos, isfinite=np.isfinite, abs=np.abs,
-    clip=np.clip, clip_min=np.maximum, stack=np.stack, amax0=lambda d: d.max(0),
-    take_column=lambda cols, best: np.take_along_axis(cols, best[None, None].repeat(4, 1), 0)[0],
+    clip=np.clip, clip_min=np.maximum,
 )  # fmt: skip
 _TORCH = SimpleNamespace(
     where=torch.where, sqrt=torch.sqrt, acos=torch.acos, cos=torch.cos, isfinite=torch.isfinite,
-    abs=torch.abs, clip=torch.clamp, clip_min=torch.clamp_min, stack=torch.stack, amax0=lambda d: d.amax(0),
-    take_column=lambda cols, best: cols.gather(0, best[None, None].expand(1, 4, -1))[0],
+    abs=torch.abs, clip=torch.clamp, clip_min=torch.clamp_min,
 )  # fmt: skip
 
 
 def _rotation_qcp(h: tuple, xp: SimpleNamespace | None = None) -> tuple[tuple, Any]:
-    """Optimal proper rotation by Horn's quaternion method (Horn 1987) with Theobald's characteristic
-    polynomial (QCP, Theobald 2005): the largest eigenvalue of Horn's symmetric 4x4 matrix N is the root of
-    det(N - l I) = l^4 + c2 l^2 + c1 l + c0 that Newton's method reaches from a close start (the singular
-    values of H from the trigonometric solution for H^T H), and its eigenvector, the rotation's quaternion,
-    is the dominant column of adj(N - l I). That root equals s1 + s2 + sign(det H) s3 = trace(H R), the
-    reflection fix comes for free. ``h``: the 9 row-major entries of H as [n] arrays of ``xp``'s library
-    (numpy on the CPU, where its per-call overhead is half torch's; torch elsewhere). Returns (R row-major
-    [9 x [n]], ill-conditioned [n])."""
+    """Optimal proper rotation by Horn's quaternion method (Horn 1987), in closed form.
+
+    The rotation's quaternion is the top eigenvector of Horn's symmetric 4x4 matrix N, whose top eigenvalue
+    is l = s1 + s2 + sign(det H) s3 = trace(H R) (Theobald 2005): the reflection fix comes for free. l comes
+    from the largest singular value s1 (trigonometric solution for H^T H, accurate for the largest
+    eigenvalue) and (s2 + d s3)^2 = |H|^2 - s1^2 + 2 det(H) / s1; the eigenvector is the dominant column of
+    adj(N - l I) = (product of the other eigenvalue gaps) q q^T.
+
+    ``h``: the 9 row-major entries of H as [n] arrays of ``xp``'s library (numpy on the CPU, where its
+    per-call overhead is half torch's; torch elsewhere). Returns (R row-major [9 x [n]] for ``y0 @ R``,
+    ill-conditioned [n]): frames whose top eigenvalue is nearly repeated (relative gap below ~1e-3:
+    degenerate, collinear or reflection-ambiguous poses), where this q loses accuracy, go to the SVD path.
+    """
     xp = xp or _TORCH
     # S = H^T, S_ab = sum_j y_ja x_jb (Horn's M for rotating y onto x)
     sxx, syx, szx, sxy, syy, szy, sxz, syz, szz = h
-    n00, n11 = sxx + syy + szz, sxx - syy - szz
-    n22, n33 = syy - sxx - szz, szz - sxx - syy
-    n01, n02, n03 = syz - szy, szx - sxz, sxy - syx
-    n12, n13, n23 = sxy + syx, szx + sxz, syz + szy
-    a = ((n00, n01, n02, n03), (n01, n11, n12, n13), (n02, n12, n22, n23), (n03, n13, n23, n33))
     fro2 = sum(v * v for v in h)
     det_h = sxx * (syy * szz - szy * syz) - syx * (sxy * szz - szy * sxz) + szx * (sxy * syz - syy * sxz)
-    s, c = _minors(a)
-    c0 = s[0] * c[5] - s[1] * c[4] + s[2] * c[3] + s[3] * c[2] - s[4] * c[1] + s[5] * c[0]
-    c2, c1 = -2.0 * fro2, -8.0 * det_h
-    # start: s1 + s2 + sign(det) s3, s1 the largest eigenvalue of H^T H (Smith's trigonometric solution)
+    # s1: the largest eigenvalue of G = S S^T (Smith's trigonometric solution)
     g00 = sxx * sxx + sxy * sxy + sxz * sxz
     g11 = syx * syx + syy * syy + syz * syz
     g22 = szx * szx + szy * szy + szz * szz
@@ -368,56 +363,40 @@ def _rotation_qcp(h: tuple, xp: SimpleNamespace | None = None) -> tuple[tuple, A
         b00 * (b11 * b22 - g12 * g12) - g01 * (g01 * b22 - g12 * g02) + g02 * (g01 * g12 - b11 * g02)
     ) * (inv_p * inv_p * inv_p)
     angle = xp.acos(xp.clip(0.5 * det_b, -1.0, 1.0)) / 3
-    s1 = xp.sqrt(xp.clip_min(q + 2 * p * xp.cos(angle), 0.0))  # largest singular value: accurate
-    # the other two without their (inaccurate) trigonometric values: (s2 + d s3)^2 = s2^2 + s3^2 + 2 d s2 s3
-    # = (|H|^2 - s1^2) + 2 det(H) / s1, as d s1 s2 s3 = det H
+    s1 = xp.sqrt(xp.clip_min(q + 2 * p * xp.cos(angle), 0.0))
+    # (s2 + d s3)^2 = s2^2 + s3^2 + 2 d s2 s3 = (|H|^2 - s1^2) + 2 det(H) / s1, as d s1 s2 s3 = det H: the
+    # two smaller singular values without their (inaccurate) trigonometric values
     rest = fro2 - s1 * s1 + 2 * det_h / xp.where(s1 > 0, s1, 1.0)
     lam = s1 + xp.sqrt(xp.clip_min(rest, 0.0))
-    # Newton polish; near a double root (s2 + d s3 ~ 0, where any vector of the eigenspace is optimal) the
-    # slope vanishes and a large step would be rounding noise: only small steps are taken
-    max_step = 1e-6 * xp.sqrt(fro2)
-    for _ in range(2):
-        l2 = lam * lam
-        poly = (l2 + c2) * l2 + c1 * lam + c0
-        slope = (4.0 * l2 + 2.0 * c2) * lam + c1
-        step = poly / xp.where(slope != 0, slope, 1.0)
-        lam = lam - xp.where((slope != 0) & (xp.abs(step) <= max_step), step, 0.0)
-    # quaternion: the column of adj(N - lam I) = (prod of the other eigenvalue gaps) q q^T with the largest
-    # diagonal entry
-    m = tuple(tuple(a[i][j] - lam if i == j else a[i][j] for j in range(4)) for i in range(4))
+    # M = N - lam I (Horn's N for S)
+    m = (
+        (sxx + syy + szz - lam, syz - szy, szx - sxz, sxy - syx),
+        (syz - szy, sxx - syy - szz - lam, sxy + syx, szx + sxz),
+        (szx - sxz, sxy + syx, syy - sxx - szz - lam, syz + szy),
+        (sxy - syx, szx + sxz, syz + szy, szz - sxx - syy - lam),
+    )
     s, c = _minors(m)
-    adj = (
-        (
-            m[1][1] * c[5] - m[1][2] * c[4] + m[1][3] * c[3],
-            -m[0][1] * c[5] + m[0][2] * c[4] - m[0][3] * c[3],
-            m[3][1] * s[5] - m[3][2] * s[4] + m[3][3] * s[3],
-            -m[2][1] * s[5] + m[2][2] * s[4] - m[2][3] * s[3],
-        ),
-        (
-            -m[1][0] * c[5] + m[1][2] * c[2] - m[1][3] * c[1],
-            m[0][0] * c[5] - m[0][2] * c[2] + m[0][3] * c[1],
-            -m[3][0] * s[5] + m[3][2] * s[2] - m[3][3] * s[1],
-            m[2][0] * s[5] - m[2][2] * s[2] + m[2][3] * s[1],
-        ),
-        (
-            m[1][0] * c[4] - m[1][1] * c[2] + m[1][3] * c[0],
-            -m[0][0] * c[4] + m[0][1] * c[2] - m[0][3] * c[0],
-            m[3][0] * s[4] - m[3][1] * s[2] + m[3][3] * s[0],
-            -m[2][0] * s[4] + m[2][1] * s[2] - m[2][3] * s[0],
-        ),
-        (
-            -m[1][0] * c[3] + m[1][1] * c[1] - m[1][2] * c[0],
-            m[0][0] * c[3] - m[0][1] * c[1] + m[0][2] * c[0],
-            -m[3][0] * s[3] + m[3][1] * s[1] - m[3][2] * s[0],
-            m[2][0] * s[3] - m[2][1] * s[1] + m[2][2] * s[0],
-        ),
-    )  # adj[i][j]; row i of the adjugate
-    diag = xp.abs(xp.stack([adj[i][i] for i in range(4)]))
-    best = diag.argmax(0)
-    cols = xp.stack([xp.stack(adj[i]) for i in range(4)], 1)  # [4 (column j), 4 (entry i), n]
-    quat = xp.take_column(cols, best)
-    qn = xp.sqrt((quat * quat).sum(0))
-    w, x, y, z = quat / xp.clip_min(qn, 1e-300)
+    # the 10 distinct entries of the symmetric adjugate (cofactor expansion on the 2x2 minors)
+    a00 = m[1][1] * c[5] - m[1][2] * c[4] + m[1][3] * c[3]
+    a01 = -m[0][1] * c[5] + m[0][2] * c[4] - m[0][3] * c[3]
+    a02 = m[3][1] * s[5] - m[3][2] * s[4] + m[3][3] * s[3]
+    a03 = -m[2][1] * s[5] + m[2][2] * s[4] - m[2][3] * s[3]
+    a11 = m[0][0] * c[5] - m[0][2] * c[2] + m[0][3] * c[1]
+    a12 = -m[3][0] * s[5] + m[3][2] * s[2] - m[3][3] * s[1]
+    a13 = m[2][0] * s[5] - m[2][2] * s[2] + m[2][3] * s[1]
+    a22 = m[3][0] * s[4] - m[3][1] * s[2] + m[3][3] * s[0]
+    a23 = -m[2][0] * s[4] + m[2][1] * s[2] - m[2][3] * s[0]
+    a33 = m[2][0] * s[3] - m[2][1] * s[1] + m[2][2] * s[0]
+    # the column with the largest diagonal entry (= gap product x q_k^2): the best conditioned one
+    quat, big = (a00, a01, a02, a03), xp.abs(a00)
+    for col, d in (((a01, a11, a12, a13), a11), ((a02, a12, a22, a23), a22), ((a03, a13, a23, a33), a33)):
+        d = xp.abs(d)
+        better = d > big
+        quat = tuple(xp.where(better, new, old) for new, old in zip(col, quat))
+        big = xp.where(better, d, big)
+    w, x, y, z = quat
+    inv = 1.0 / xp.sqrt(xp.clip_min(w * w + x * x + y * y + z * z, 1e-300))
+    w, x, y, z = w * inv, x * inv, y * inv, z * inv
     # rotation mapping y onto x (column vectors) is M(q); R = M^T for row vectors (y0 @ R)
     ww, xx, yy, zz = w * w, x * x, y * y, z * z
     xy, xz, yz, wx, wy, wz = x * y, x * z, y * z, w * x, w * y, w * z
@@ -426,7 +405,7 @@ def _rotation_qcp(h: tuple, xp: SimpleNamespace | None = None) -> tuple[tuple, A
         2 * (xy - wz), ww - xx + yy - zz, 2 * (yz + wx),
         2 * (xz + wy), 2 * (yz - wx), ww - xx - yy + zz,
     )  # fmt: skip
-    # ill-conditioned: a degenerate pose (H = 0) or a nearly repeated top eigenvalue of N (tiny adjugate)
-    scale3 = fro2 * xp.sqrt(fro2)
-    bad = ~(xp.amax0(diag) > 1e-6 * scale3) | ~xp.isfinite(lam)
+    # ill-conditioned: H = 0 (a degenerate pose) or a nearly repeated top eigenvalue of N (small adjugate;
+    # the largest diagonal entry is at least a quarter of the gap product (l1-l2)(l1-l3)(l1-l4))
+    bad = ~(big > 1e-3 * fro2 * xp.sqrt(fro2)) | ~xp.isfinite(lam)
     return rot, bad
