@@ -182,3 +182,26 @@ def test_annotation_error_names_file_annotation_image_and_field(coco_copy):
         CocoKeypointDataset(ann, images)
     msg = str(info.value)
     assert msg.startswith(f"{ann}: annotation id {bad['id']} (image id {bad['image_id']}): 'keypoints'"), msg
+
+
+def test_config_strict_option_reaches_the_dataset(coco_copy):
+    """``data.datasets[*].strict`` in a training config: false skips the truncated image with the summary
+    warning, true (the default) stops at it."""
+    from hpefast.engine.builders import build_datasets
+    from hpefast.engine.config import load_config
+
+    ann, images, data = coco_copy
+    _truncate(images / _annotated_images(data)[0]["file_name"])
+
+    def cfg(strict: bool):
+        ds = {"name": "coco", "format": "coco", "schema": "coco", "train_ann": str(ann)}
+        ds.update(train_images=str(images), metric="coco_ap", strict=strict)
+        return load_config(
+            {"base": "tiny-synthetic", "model": {"layout": "coco"}, "data": {"datasets": [ds]}}, []
+        )
+
+    with pytest.warns(UserWarning, match=r"skipped 1 image\(s\) \(strict=False\)"):
+        (entry,) = build_datasets(cfg(False), train=True, val=False)
+    assert len(entry.train) > 0
+    with pytest.raises(AnnotationError, match="truncated"):
+        build_datasets(cfg(True), train=True, val=False)
