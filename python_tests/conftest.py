@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +13,11 @@ import torch
 
 import hpefast
 
-# ../shared/data relative to the project root (tests skip when it is absent, e.g. a clone elsewhere).
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+# The benchmarks load this file by path: make its folder importable for its helper modules.
+if str(Path(__file__).resolve().parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from shared_fixtures import SHARED_DATA, require_shared  # noqa: E402, F401, I001
 
 # HPEFAST_REQUIRE_CUDA=1 (scripts/gpu_check.sh): the CUDA tests must run. The "cuda" device parameter is
 # then always generated, and a skip of a `cuda`-marked test for want of CUDA or a GPU is a failure.
@@ -69,9 +73,8 @@ def pytest_runtest_makereport(item, call):
 
 @pytest.fixture
 def shared_data() -> Path:
-    if not SHARED_DATA.is_dir():
-        pytest.skip("../shared/data is not present")
-    return SHARED_DATA
+    """The shared reference data folder (real samples, official tools' answers, Human3.6M frames)."""
+    return require_shared()
 
 
 @pytest.fixture

@@ -211,7 +211,8 @@ def test_unset_values_are_the_variants_published_ones(tmp_path, variant):
     assert _published(load_config(path)) == PUBLISHED[variant]
     # a preset of another variant, switched by an override: nothing of the old variant survives
     other = "b" if variant != "b" else "s"
-    assert _published(load_config(f"vitpose-{other}-coco", [f"model.variant={variant}"])) == PUBLISHED[variant]
+    switched = load_config(f"vitpose-{other}-coco", [f"model.variant={variant}"])
+    assert _published(switched) == PUBLISHED[variant]
     # a dict and the model config alone
     assert _published(load_config({"model": {"variant": variant}})) == PUBLISHED[variant]
     from hpefast.models import ViTPoseConfig
@@ -230,6 +231,8 @@ def test_codec_lives_in_the_model_section():
     with pytest.raises(ConfigError, match="decoder 'dark_udp' does not read 'msra' targets"):
         load_config("tiny-synthetic", ["model.codec.method=msra", "model.codec.decoder=dark_udp"])
     with pytest.raises(ConfigError, match=r"config key 'data\.codec' moved: use model\.codec\.method"):
-        load_config("tiny-synthetic", ["data.codec=msra"]) if False else load_config({"data": {"codec": "msra"}})
+        load_config({"data": {"codec": "msra"}})
+    with pytest.raises(ConfigError, match=r"config key 'test\.decode' moved: use model\.codec\.decoder"):
+        load_config("tiny-synthetic", ["test.decode=dark"])
     with pytest.raises(ConfigError, match=r"codec\.input_size \(10, 10\) does not match"):
         load_config("tiny-synthetic", ["model.codec.input_size=[10, 10]"])

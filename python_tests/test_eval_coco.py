@@ -14,13 +14,12 @@ import io
 import json
 
 import numpy as np
+import pycocotools.cocoeval as pycoco  # noqa: E402
 import pytest
+from pycocotools.coco import COCO as PyCOCO  # noqa: E402
 
 from hpefast.evaluation import COCO, COCOeval
 from hpefast.evaluation.synthetic import make_coco_keypoints
-
-pycoco = pytest.importorskip("pycocotools.cocoeval")
-from pycocotools.coco import COCO as PyCOCO  # noqa: E402
 
 TOL = 1e-12
 
@@ -252,7 +251,6 @@ def _xtcocotools():
     import sys
     import types
 
-    pytest.importorskip("xtcocotools")
     try:
         importlib.import_module("xtcocotools._mask")
     except (ImportError, ValueError):

@@ -18,9 +18,9 @@ from hpefast.lifting.synthetic import BONE_LENGTHS, LIMITS, sample_motion, write
 
 @pytest.fixture
 def h36m_real(shared_data):
-    folder = shared_data / "h36m"
-    if not folder.is_dir():
-        pytest.skip("../shared/data/h36m is not present")
+    from shared_fixtures import require_shared
+
+    folder = require_shared(shared_data / "h36m", "../shared/data/h36m")
     fixture = dict(np.load(folder / "h36m_fixture.npz"))
     cams = json.loads((folder / "h36m_cameras.json").read_text())["cameras"]
     return fixture, cams

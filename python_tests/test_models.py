@@ -250,9 +250,6 @@ def test_build_model_errors_and_config_roundtrip():
 
 
 def test_build_model_layout_keypoints():
-    keypoints = pytest.importorskip("hpefast.keypoints")
-    if not hasattr(keypoints, "get_schema"):
-        pytest.skip("hpefast.keypoints.get_schema not available yet")
     model = build_model("tiny", layout="union21", image_size=(64, 64))
     assert model.cfg.num_keypoints == 21 and model.cfg.layout == "union21"
     with pytest.raises(ValueError, match="does not match layout 'coco'"):

@@ -178,7 +178,6 @@ def test_prediction_boxes_modes(rng):
 
 
 def test_coco_scores_agree_with_pycocotools_on_all_and_on_a_subset_of_joints(rng):
-    pytest.importorskip("pycocotools")
     import contextlib
     import io
 

@@ -259,6 +259,13 @@ def _set_path(tree: dict[str, Any], cls: type[BaseModel], parts: list[str], valu
     if key not in fields:
         dotted = full.split("=", 1)[0].strip()
         prefix = dotted[: len(dotted) - len(".".join(parts))]
+        from hpefast._config import MOVED_KEYS
+
+        generic = ".".join(p for p in (prefix + key).split(".") if not p.isdigit())
+        if generic in MOVED_KEYS:
+            raise ConfigError(
+                f"config key {prefix + key!r} moved: use {MOVED_KEYS[generic]} (in override {full!r})"
+            )
         raise ConfigError(
             f"unknown config key {prefix + key!r} in override {full!r}{_did_you_mean(key, fields)}"
         )
