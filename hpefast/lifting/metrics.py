@@ -10,11 +10,11 @@ The spec of each metric is the numpy code in :mod:`hpefast._reference.lifting` (
 
 P-MPJPE needs the optimal similarity transform of every frame. VideoPose3D runs ``np.linalg.svd`` on the
 [N, 3, 3] cross-covariances, one LAPACK call per frame; here the rotation comes in closed form, vectorised
-over frames: Horn's quaternion method with Theobald's characteristic polynomial (QCP), whose largest root
-s1 + s2 + sign(det H) s3 builds the reflection fix in. The few frames it flags as ill-conditioned
-(degenerate or collinear poses, a nearly repeated top eigenvalue) are solved again by SVD exactly as the
-reference. The 3x3 algebra is float64 whatever the input dtype; the [N, J, 3] work stays in the input
-dtype, in chunks of 8192 frames spread over CPU threads.
+over frames: Horn's quaternion method, whose top eigenvalue s1 + s2 + sign(det H) s3 (Theobald's QCP
+observation) builds the reflection fix in and is known in closed form. The few frames it flags as
+ill-conditioned (degenerate or collinear poses, a nearly repeated top eigenvalue) are solved again by SVD
+exactly as the reference. The 3x3 algebra is float64 whatever the input dtype; the [N, J, 3] work stays in
+the input dtype, in chunks of 8192 frames spread over CPU threads.
 """
 
 from __future__ import annotations
