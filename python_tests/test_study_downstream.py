@@ -162,5 +162,15 @@ def test_cli_bad_input_is_a_one_line_error(tmp_path, capsys):
     assert "h36m_train.json not found" in capsys.readouterr().err
     assert cli_main(["study", "downstream", "--quick", "--out", str(tmp_path / "o"), "--samples", "0"]) == 2
     assert "samples must be >= 1" in capsys.readouterr().err
+    # a data folder without actions the quick study asks for: one line naming them
+    from hpefast.lifting import write_h36m
+
+    data = tmp_path / "d"
+    write_h36m(data, subjects=["S1", "S9"], actions=["Walking"], num_frames=5, render_frames=1)
+    assert (
+        cli_main(["study", "downstream", "--quick", "--out", str(tmp_path / "o"), "--data", str(data)]) == 2
+    )
+    err = capsys.readouterr().err
+    assert "Greeting" in err and "Sitting" in err and "\n" not in err.strip()
     assert cli_main(["study"]) == 2
     assert "choose a study" in capsys.readouterr().err

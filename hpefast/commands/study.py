@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import importlib
 
+from hpefast.errors import InputError
+
 # name -> (module with add_study_arguments(parser) and run_study(args), one-line help)
 STUDIES: dict[str, tuple[str, str]] = {
     "downstream": (
@@ -31,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     if getattr(args, "study", None) is None:
-        raise ValueError(f"choose a study: {', '.join(STUDIES)} (hpefast study STUDY --help)")
+        raise InputError(f"choose a study: {', '.join(STUDIES)} (hpefast study STUDY --help)")
     from hpefast.commands._omp import prefer_passive_omp_wait
 
     prefer_passive_omp_wait()  # before torch loads: idle OpenMP threads sleep instead of spinning

@@ -106,22 +106,24 @@ class DownstreamConfig:
         return cls(**base)
 
     def check(self) -> None:
+        """InputError (a ValueError) naming the first bad setting."""
+        from hpefast.errors import InputError
         from hpefast.probabilistic.model import LOSS_KINDS
 
         if self.prob_loss not in LOSS_KINDS or self.prob_loss == "mse":
-            raise ValueError(
+            raise InputError(
                 f"prob_loss must be one of {[k for k in LOSS_KINDS if k != 'mse']}, got {self.prob_loss!r}"
             )
         for name in ("num_frames", "render_frames", "steps_2d", "batch_2d", "samples", "lift_epochs"):
             if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+                raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.crop < 16 or self.crop % 8:
-            raise ValueError(f"crop must be a multiple of 8 and >= 16, got {self.crop}")
+            raise InputError(f"crop must be a multiple of 8 and >= 16, got {self.crop}")
         if not self.train_subjects or not self.test_subjects:
-            raise ValueError("train_subjects and test_subjects must not be empty")
+            raise InputError("train_subjects and test_subjects must not be empty")
         overlap = set(self.train_subjects) & set(self.test_subjects)
         if overlap:
-            raise ValueError(f"subjects {sorted(overlap)} are both train and test subjects")
+            raise InputError(f"subjects {sorted(overlap)} are both train and test subjects")
 
 
 # ------------------------------------------------------------------------------------------ data
@@ -144,7 +146,12 @@ def _load_split(root: Path, split: str, subjects: list[str], actions: list[str] 
     if not ann.is_file():
         raise FileNotFoundError(f"{ann} not found: data must be written by write_h36m with render_frames > 0")
     doc = json.loads(ann.read_text())
-    seqs = load_sequences(root / "data_3d_h36m.npz", root / "data_2d_h36m_gt.npz", subjects, actions)
+    try:
+        seqs = load_sequences(root / "data_3d_h36m.npz", root / "data_2d_h36m_gt.npz", subjects, actions)
+    except ValueError as exc:  # a subject / action / camera the data does not have: the user's input
+        from hpefast.errors import InputError
+
+        raise InputError(f"{root}: {exc}") from None
     by_key = {(s.subject, s.action, s.camera): s for s in seqs}
     files, kp, pose, res, scale, act = [], [], [], [], [], []
     for im in doc["images"]:
