@@ -107,6 +107,8 @@ def test_config_errors():
         DownstreamConfig(out="x", train_subjects=["S1"], test_subjects=["S1"]).check()
     with pytest.raises(ValueError, match="samples must be >= 1"):
         DownstreamConfig(out="x", samples=0).check()
+    with pytest.raises(ValueError, match="prob_weight and beta must be > 0"):
+        DownstreamConfig(out="x", beta=0.0).check()
 
 
 @pytest.mark.slow

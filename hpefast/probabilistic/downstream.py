@@ -117,6 +117,8 @@ class DownstreamConfig:
         for name in ("num_frames", "render_frames", "steps_2d", "batch_2d", "samples", "lift_epochs"):
             if int(getattr(self, name)) < 1:
                 raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not (self.prob_weight > 0 and self.beta > 0):
+            raise InputError(f"prob_weight and beta must be > 0, got {self.prob_weight}, {self.beta}")
         if self.crop < 16 or self.crop % 8:
             raise InputError(f"crop must be a multiple of 8 and >= 16, got {self.crop}")
         if not self.train_subjects or not self.test_subjects:
@@ -528,12 +530,14 @@ def add_study_arguments(parser: argparse.ArgumentParser) -> None:
         help="probabilistic 2D model's loss on the soft-argmax means",
     )
     parser.add_argument("--lift-epochs", type=int, default=None)
+    parser.add_argument("--prob-weight", type=float, default=None, help="weight of the NLL-type loss (1e-3)")
+    parser.add_argument("--beta", type=float, default=None, help="soft-argmax inverse temperature (20)")
 
 
 def run_study(args: argparse.Namespace) -> int:
     """``hpefast study downstream``: build the config from ``args`` and run."""
     kw: dict[str, Any] = {"seed": args.seed, "data": args.data, "prob_loss": args.prob_loss}
-    for name in ("steps_2d", "samples", "lift_epochs"):
+    for name in ("steps_2d", "samples", "lift_epochs", "prob_weight", "beta"):
         if getattr(args, name) is not None:
             kw[name] = getattr(args, name)
     cfg = (

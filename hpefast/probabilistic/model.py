@@ -182,6 +182,7 @@ class ProbabilisticPoseModel(nn.Module):
         batch are independent, so one ``torch.func.vjp`` of the whole batch, ``torch.func.vmap``-ed over
         the 2K unit cotangents, gives every sample's Jacobian (2K batched backward passes; 5-8x faster on
         CPU than ``vmap(jacrev(...))`` over single samples). The train/eval mode is restored afterwards.
+        With per-dataset heads the Jacobian is that of dataset 0's head (the output does not record the ids).
         """
         from torch.func import vjp, vmap
 
