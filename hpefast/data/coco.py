@@ -150,6 +150,9 @@ class CocoKeypointDataset(TopDownDataset):
             return None
         ann_id = ann["id"]
         issues = issues.with_image(ann.get("image_id"))  # messages name the image too
+        if _integer_id(ann_id) is None:
+            issues.report(-1, f"annotation id {ann_id!r} is not an integer")
+            return None
         if cats is not None and int(ann.get("category_id", -1)) not in cats:
             return None
         if ann.get("iscrowd", 0):
@@ -199,7 +202,7 @@ class CocoKeypointDataset(TopDownDataset):
         return Instance(
             image_file=self._image_file(img),
             image_id=int(ann["image_id"]),
-            ann_id=int(ann_id),
+            ann_id=_integer_id(ann_id),
             bbox=clipped,
             center=center,
             scale=scale,

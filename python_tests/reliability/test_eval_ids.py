@@ -202,8 +202,17 @@ def test_cli_scores_a_string_category_id_like_pycocotools(tmp_path, capsys):
         (lambda d: d["images"][0].update(id=1.5), "image id 1.5 is not an integer"),
         (lambda d: d["images"][0].update(id="7"), "image id '7' is not an integer"),
         (lambda d: d["annotations"][0].update(image_id=1.5), "image_id 1.5 is not an integer"),
+        (lambda d: d["annotations"][0].update(id=2.5), "annotation id 2.5 is not an integer"),
+        (lambda d: d["annotations"][0].update(id="7"), "annotation id '7' is not an integer"),
     ],
-    ids=["duplicate_image_id", "float_image_id", "string_image_id", "float_annotation_image_id"],
+    ids=[
+        "duplicate_image_id",
+        "float_image_id",
+        "string_image_id",
+        "float_annotation_image_id",
+        "float_annotation_id",
+        "string_annotation_id",
+    ],
 )
 def test_training_dataset_refuses_bad_image_ids(tmp_path, rel_coco, change, message):
     from hpefast.data.coco import CocoKeypointDataset
