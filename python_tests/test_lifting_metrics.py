@@ -102,7 +102,7 @@ def test_degenerate_poses_are_finite_and_documented(rng):
     spread = np.linalg.norm(gt - gt.mean(1, keepdims=True), axis=-1).mean(-1)
     np.testing.assert_allclose(M.p_mpjpe(point, gt), spread, rtol=1e-12)  # scale 0: onto the centroid
     np.testing.assert_allclose(M.p_mpjpe(gt, point), 0.0, atol=1e-12)
-    np.testing.assert_allclose(M.p_mpjpe(point, point), 0.0)
+    np.testing.assert_allclose(M.p_mpjpe(point, point), 0.0, atol=1e-12)
     np.testing.assert_allclose(M.p_mpjpe(point, gt), ref.p_mpjpe(point, gt), rtol=1e-12)
     zeros = np.zeros((4, 17, 3))
     np.testing.assert_allclose(M.n_mpjpe(zeros, gt), np.linalg.norm(gt, axis=-1).mean(-1))
