@@ -78,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from hpefast.errors import HpefastError
 
+    _configure_logging()
     try:
         return int(_load(args.command).main(args) or 0)
     except KeyboardInterrupt:
@@ -86,16 +87,29 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nhpefast {args.command}: interrupted", file=sys.stderr)
         return 130
     except (
+        # what the user gave is wrong: a config key, an annotation, a checkpoint, an argument
         HpefastError,
-        ValueError,
-        TypeError,
-        KeyError,
         # the user's paths and disks: a missing input, an output folder that is a file, a read-only
         # destination, a full disk (OSError covers FileNotFoundError, PermissionError, ENOSPC, ...)
         OSError,
     ) as exc:
+        # Anything else (TypeError, KeyError, a ValueError from deep inside) is a bug in hpefast and keeps
+        # its traceback.
         print(f"hpefast {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
+
+
+def _configure_logging() -> None:
+    """Library code logs through ``logging`` (logger ``hpefast.*``); the command shows INFO and above on
+    stderr as ``hpefast: message`` unless the user configured logging already."""
+    import logging
+
+    logger = logging.getLogger("hpefast")
+    if not logger.handlers and not logging.getLogger().handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("hpefast: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
 
 
 def _one_line(exc: BaseException) -> str:

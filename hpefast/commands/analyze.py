@@ -17,6 +17,8 @@ import argparse
 import re
 from typing import Any
 
+from hpefast.errors import InputError
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -51,7 +53,7 @@ def _per_set(values: list[str] | None, n: int, flag: str) -> list[str | None]:
     if len(values) == 1:
         return values * n
     if len(values) != n:
-        raise ValueError(
+        raise InputError(
             f"{flag} given {len(values)} times for {n} --pred/--gt sets: give it once or per set"
         )
     return list(values)
@@ -87,10 +89,10 @@ def main(args: argparse.Namespace) -> int:
     from hpefast.translate.plots import plot_bias, plot_histograms, plot_qq
 
     if args.action != "errors":
-        raise ValueError(f"unknown action {args.action!r}")
+        raise InputError(f"unknown action {args.action!r}")
     n = len(args.pred)
     if len(args.gt) != n:
-        raise ValueError(
+        raise InputError(
             f"--pred given {n} times but --gt {len(args.gt)} times: one ground truth per prediction file"
         )
     srcs = _per_set(args.src, n, "--src")
@@ -111,14 +113,14 @@ def main(args: argparse.Namespace) -> int:
     for pred, gt_path, src, dst, name in zip(args.pred, args.gt, srcs, dsts, names):
         if src is None:
             if translator is None:
-                raise ValueError(f"--src is required for {pred} (the schema of the model's keypoints)")
+                raise InputError(f"--src is required for {pred} (the schema of the model's keypoints)")
             src = translator.src
         dst = dst or guess_schema(gt_path)
         gt = read_ground_truth(gt_path, dst)
         preds = read_predictions(pred, src)
         name = name or dst
         if name in used:
-            raise ValueError(f"two sets are called {name!r}: give each a --name")
+            raise InputError(f"two sets are called {name!r}: give each a --name")
         used.add(name)
         r = analyse_predictions(
             gt,
@@ -130,7 +132,7 @@ def main(args: argparse.Namespace) -> int:
             match_method=args.match,
         )
         if r["matched"] == 0:
-            raise ValueError(
+            raise InputError(
                 f"no prediction in {pred} matched a person in {gt_path}: are --src and the files right?"
             )
         plot_histograms(r, out / f"hist_{_slug(name)}.png")

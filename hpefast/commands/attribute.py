@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from hpefast.errors import InputError
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -78,11 +80,11 @@ def _joint_indices(spec: list[str] | None, names: list[str], covered: np.ndarray
         if token.lstrip("-").isdigit():
             i = int(token)
             if not 0 <= i < len(names):
-                raise ValueError(f"--joints {token}: index out of range [0, {len(names)})")
+                raise InputError(f"--joints {token}: index out of range [0, {len(names)})")
         elif token in names:
             i = names.index(token)
         else:
-            raise ValueError(f"--joints {token!r}: not a joint of the model's layout ({', '.join(names)})")
+            raise InputError(f"--joints {token!r}: not a joint of the model's layout ({', '.join(names)})")
         if i not in out:
             out.append(i)
     return out
@@ -93,7 +95,7 @@ def _codec(model: Any, codec: str | None, sigma: float | None) -> tuple[str, flo
     method = codec or getattr(own, "method", None) or "udp"
     s = sigma if sigma is not None else float(getattr(own, "sigma", 2.0) or 2.0)
     if s <= 0:
-        raise ValueError(f"--sigma must be positive, got {s}")
+        raise InputError(f"--sigma must be positive, got {s}")
     return str(method), s
 
 
@@ -133,12 +135,12 @@ def main(args: argparse.Namespace) -> int:
 
     for name in ("steps", "batch_size"):
         if getattr(args, name) < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+            raise InputError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     if args.limit is not None and args.limit < 1:
-        raise ValueError(f"--limit must be >= 1, got {args.limit}")
+        raise InputError(f"--limit must be >= 1, got {args.limit}")
     spec = parse_data_spec(args.data)
     if spec["schema"] == "mpii" or spec["boxes"]:
-        raise ValueError(
+        raise InputError(
             f"--data {args.data}: attribution needs COCO-format ground truth (keypoints, segmentations) "
             "and uses its ground-truth boxes: SCHEMA:ANN:IMAGES[@ID]"
         )
@@ -148,7 +150,7 @@ def main(args: argparse.Namespace) -> int:
             raise FileNotFoundError(f"--data {spec['schema']}: {key} {spec[key]!r} does not exist")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {args.out!r} exists and is not a directory")
+        raise InputError(f"--out {args.out!r} exists and is not a directory")
 
     model = load_any_model(args.checkpoint, getattr(args, "expert", None))
     _check_dataset_id(spec, model.cfg)
@@ -160,7 +162,7 @@ def main(args: argparse.Namespace) -> int:
         layout,
     )[1]
     if not covered.any():
-        raise ValueError(
+        raise InputError(
             f"the model's layout {layout.name!r} shares no joint with the data's schema {schema.name!r}"
         )
     joints = _joint_indices(args.joints, list(layout.names), covered > 0)
@@ -191,7 +193,7 @@ def main(args: argparse.Namespace) -> int:
     image_info = {im["id"]: im for im in raw.get("images", []) if isinstance(im, dict) and "id" in im}
     n_total = len(ds) if args.limit is None else min(len(ds), args.limit)
     if n_total == 0:
-        raise ValueError(f"--data {args.data}: no person with labelled keypoints to attribute")
+        raise InputError(f"--data {args.data}: no person with labelled keypoints to attribute")
 
     log = AttributionLog(out, names)
     (out / "overlays").mkdir(parents=True, exist_ok=True)

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hpefast.errors import InputError
+
 
 @dataclass(frozen=True)
 class DemoSize:
@@ -195,9 +197,9 @@ def run_demo(args: argparse.Namespace) -> dict[str, Any]:
     # Zero-valued flags are refused, never silently replaced by the defaults.
     for flag, value, least in (("--epochs", args.epochs, 1), ("--train-images", args.train_images, 1)):
         if value is not None and value < least:
-            raise ValueError(f"{flag} must be at least {least}, got {value}")
+            raise InputError(f"{flag} must be at least {least}, got {value}")
     if args.workers < 0:
-        raise ValueError(f"--workers must be >= 0, got {args.workers}")
+        raise InputError(f"--workers must be >= 0, got {args.workers}")
     size = SIZES["quick" if args.quick else "full"]
     if args.train_images is not None:
         size = DemoSize(**{**size.__dict__, "train_images": args.train_images})

@@ -7,6 +7,8 @@ import argparse
 import json
 import sys
 
+from hpefast.errors import InputError
+
 STAT_NAMES = ["AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl"]
 CROWD_STAT_NAMES = ["AP", "AP50", "AP75", "AR", "AR50", "AR75", "AP_easy", "AP_medium", "AP_hard"]
 
@@ -50,11 +52,11 @@ def _parse_sigmas(value: str | None):
         values = [float(v) for v in value.split(",") if v.strip()]
     except ValueError:
         known = ", ".join(list_schemas())
-        raise ValueError(
+        raise InputError(
             f"--sigmas: unknown keypoint schema {value!r} (known: {known}) and not comma-separated numbers"
         ) from None
     if not values or not all(v > 0 and v < float("inf") for v in values):
-        raise ValueError(f"--sigmas: {value!r}: expected finite positive numbers")
+        raise InputError(f"--sigmas: {value!r}: expected finite positive numbers")
     return values
 
 

@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from hpefast.commands._checkpoint import add_model_arguments, load_checkpoint_model
+from hpefast.errors import InputError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -108,7 +109,7 @@ def parse_data_spec(spec: str) -> dict[str, Any]:
         body = spec
     parts = body.split(":")
     if len(parts) not in (3, 4) or not all(parts):
-        raise ValueError(f"--data {spec!r}: expected SCHEMA:ANN_FILE:IMAGE_DIR[:BOXES_JSON][@DATASET_ID]")
+        raise InputError(f"--data {spec!r}: expected SCHEMA:ANN_FILE:IMAGE_DIR[:BOXES_JSON][@DATASET_ID]")
     schema, ann, images = parts[:3]
     return {
         "schema": schema,
@@ -132,7 +133,7 @@ def _check_results_dir(path: str | None) -> Path | None:
         return None
     p = Path(path)
     if p.exists() and not p.is_dir():
-        raise ValueError(f"--results-dir {path!r} exists and is not a directory")
+        raise InputError(f"--results-dir {path!r} exists and is not a directory")
     return p
 
 
@@ -140,7 +141,7 @@ def _check_dataset_id(spec: dict[str, Any], cfg: Any) -> None:
     """The model serves dataset ids 0..n-1 (n = its experts, else its datasets / heads)."""
     n = max(int(getattr(cfg, "num_experts", 0) or 0) or int(getattr(cfg, "num_datasets", 1) or 1), 1)
     if spec["dataset_id"] >= n:
-        raise ValueError(
+        raise InputError(
             f"--data {spec['schema']}:...@{spec['dataset_id']}: the model serves dataset ids 0..{n - 1} "
             f"(num_datasets={getattr(cfg, 'num_datasets', 1)}, num_experts={getattr(cfg, 'num_experts', 0)})"
         )
@@ -207,7 +208,7 @@ def main(args: argparse.Namespace) -> int:
             try:
                 layout_index(layout, s["schema"])
             except ValueError as exc:
-                raise ValueError(
+                raise InputError(
                     f"{exc}. To only write its predictions (e.g. for hpefast translate fit --src {layout}), "
                     f"pass --results-dir DIR --results-schema model"
                 ) from None

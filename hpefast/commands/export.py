@@ -18,6 +18,7 @@ import argparse
 from pathlib import Path
 
 from hpefast.commands._checkpoint import add_model_arguments, load_checkpoint_model
+from hpefast.errors import InputError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -64,7 +65,7 @@ def main(args: argparse.Namespace) -> int:
     fixed = parse_batch(args.batch)
     out = Path(args.output)
     if args.format == "tensorrt" and out.suffix == ".onnx":
-        raise ValueError(f"--output {out}: a TensorRT engine needs another suffix (.engine or .plan)")
+        raise InputError(f"--output {out}: a TensorRT engine needs another suffix (.engine or .plan)")
     inputs = [args.checkpoint, *checkpoint_paths(args.checkpoint)]
     check_output_file(out, overwrite=args.overwrite, option="--output", inputs=inputs)
     if args.format == "onnx":

@@ -14,6 +14,8 @@ import argparse
 import json
 from pathlib import Path
 
+from hpefast.errors import InputError
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="lift_command", metavar="{train,eval,synth}")
@@ -58,7 +60,7 @@ def main(args: argparse.Namespace) -> int:
 
     prefer_passive_omp_wait()  # before torch loads: idle OpenMP threads sleep instead of spinning
     if args.lift_command is None:
-        raise ValueError("give a subcommand: hpefast lift train | eval | synth (see hpefast lift --help)")
+        raise InputError("give a subcommand: hpefast lift train | eval | synth (see hpefast lift --help)")
     if args.lift_command == "synth":
         from hpefast.lifting.synthetic import write_h36m
 
@@ -84,7 +86,7 @@ def main(args: argparse.Namespace) -> int:
             print("\n".join(PRESETS))
             return 0
         if args.config is None:
-            raise ValueError(
+            raise InputError(
                 "give a CONFIG: a preset name (hpefast lift train --list-presets) or a YAML file"
             )
         cfg = load_lift_config(args.config, args.overrides)

@@ -18,6 +18,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from hpefast.errors import InputError
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("image", help="image file (anything cv2.imread reads)")
@@ -68,35 +70,35 @@ def read_boxes(
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: boxes file not found") from None
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid json ({exc})") from None
+        raise InputError(f"{path}: not valid json ({exc})") from None
     if not isinstance(doc, list):
-        raise ValueError(f"{path}: expected a list of [x, y, w, h] or of COCO detections with 'bbox'")
+        raise InputError(f"{path}: expected a list of [x, y, w, h] or of COCO detections with 'bbox'")
     if not doc:
         return [], []
     if all(isinstance(d, dict) for d in doc):
         missing = [i for i, d in enumerate(doc) if "bbox" not in d]
         if missing:
-            raise ValueError(f"{path}: detection {missing[0]} has no 'bbox'")
+            raise InputError(f"{path}: detection {missing[0]} has no 'bbox'")
         for i, d in enumerate(doc):
             if not _is_xywh(d["bbox"]):
-                raise ValueError(f"{path}: detection {i}: 'bbox' is not [x, y, w, h]: {d['bbox']!r}")
+                raise InputError(f"{path}: detection {i}: 'bbox' is not [x, y, w, h]: {d['bbox']!r}")
         ids = {d.get("image_id") for d in doc}
         if len(ids) > 1 or image_id is not None:
             if image_id is None:
                 stem = Path(image_path).stem
                 if not stem.isdigit():
-                    raise ValueError(f"{path} holds detections of {len(ids)} images: pass --image-id")
+                    raise InputError(f"{path} holds detections of {len(ids)} images: pass --image-id")
                 image_id = int(stem)
             doc = [d for d in doc if d.get("image_id") == image_id]
             if not doc:
-                raise ValueError(f"{path}: no detection has image_id {image_id}")
+                raise InputError(f"{path}: no detection has image_id {image_id}")
         doc = [d for d in doc if float(d.get("score", 1.0)) >= score_threshold]
         return [list(d["bbox"]) for d in doc], [d.get("score") for d in doc]
     for i, b in enumerate(doc):
         if not _is_xywh(b):
-            raise ValueError(f"{path}: entry {i} is not [x, y, w, h]: {b!r}")
+            raise InputError(f"{path}: entry {i} is not [x, y, w, h]: {b!r}")
     if score_threshold > 0:
-        raise ValueError(
+        raise InputError(
             f"--score-threshold {score_threshold}: {path} is a plain box list without scores (give COCO "
             "detections with 'score', or leave --score-threshold out)"
         )
@@ -126,12 +128,12 @@ def main(args: argparse.Namespace) -> int:
     check_output_file(args.json, overwrite=args.overwrite, option="--json", inputs=[*inputs, args.out])
     # Checked before the model runs: cv2.imencode raises cv2.error (not ValueError) for unknown suffixes.
     if out.suffix and not cv2.haveImageWriter(str(out)):
-        raise ValueError(f"--out {out}: cv2 cannot write the suffix {out.suffix!r} (use .png or .jpg)")
+        raise InputError(f"--out {out}: cv2 cannot write the suffix {out.suffix!r} (use .png or .jpg)")
     if not Path(args.image).exists():
         raise FileNotFoundError(f"{args.image}: image not found")
     image = cv2.imread(str(args.image), cv2.IMREAD_COLOR)
     if image is None:
-        raise ValueError(f"{args.image}: not an image cv2 can read")
+        raise InputError(f"{args.image}: not an image cv2 can read")
     boxes, scores = read_boxes(args.boxes, args.image, args.image_id, args.score_threshold)
     predictor = _predictor(args)
     keypoints = predictor.predict(image, np.asarray(boxes, dtype=np.float64).reshape(-1, 4))
@@ -144,7 +146,7 @@ def main(args: argparse.Namespace) -> int:
     )
     ok, buf = cv2.imencode(out.suffix or ".png", overlay)
     if not ok:
-        raise ValueError(f"{out}: cv2 cannot encode an image with suffix {out.suffix!r}")
+        raise InputError(f"{out}: cv2 cannot encode an image with suffix {out.suffix!r}")
     atomic_write_bytes(out, buf.tobytes())
     if args.json:
         doc = [

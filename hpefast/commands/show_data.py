@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 
+from hpefast.errors import InputError
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("ann", help="annotation file: COCO-format json, or an MPII json (a list)")
@@ -35,7 +37,7 @@ def detect_schema(data: dict) -> str:
 
     cats = [c for c in data.get("categories", []) if c.get("keypoints")]
     if not cats:
-        raise ValueError("cannot detect the keypoint schema (no category keypoints); pass --schema")
+        raise InputError("cannot detect the keypoint schema (no category keypoints); pass --schema")
     names = [str(n).lower().replace(" ", "_") for n in cats[0]["keypoints"]]
     aliases = {"head": "top_head", "head_top": "head_top"}
     for name in list_schemas():
@@ -45,7 +47,7 @@ def detect_schema(data: dict) -> str:
     same_count = [n for n in list_schemas() if get_schema(n).num_keypoints == len(names)]
     if len(same_count) == 1:
         return same_count[0]
-    raise ValueError(f"cannot detect the schema of {len(names)} joints {names[:4]}...; pass --schema")
+    raise InputError(f"cannot detect the schema of {len(names)} joints {names[:4]}...; pass --schema")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -64,13 +66,13 @@ def main(args: argparse.Namespace) -> int:
 
     # Everything about the output is checked before any image is read.
     if os.path.splitext(args.out)[1].lower() != ".png":
-        raise ValueError(f"--out {args.out!r}: show-data writes a PNG image; give a path ending in .png")
+        raise InputError(f"--out {args.out!r}: show-data writes a PNG image; give a path ending in .png")
     check_output_file(args.out, overwrite=args.overwrite, option="--out", inputs=[args.ann, args.images])
     for flag, value in (("--num", args.num), ("--columns", args.columns)):
         if value < 1:
-            raise ValueError(f"{flag} must be at least 1, got {value}")
+            raise InputError(f"{flag} must be at least 1, got {value}")
     if min(args.input_size) < 1 or max(args.input_size) > 4096:
-        raise ValueError(f"--input-size must be two ints (W H) in [1, 4096], got {list(args.input_size)}")
+        raise InputError(f"--input-size must be two ints (W H) in [1, 4096], got {list(args.input_size)}")
     data = load_json(args.ann)
     fmt = args.format if args.format != "auto" else ("mpii" if isinstance(data, list) else "coco")
     common = {"input_size": tuple(args.input_size), "train": args.train, "layout": args.layout}
@@ -80,7 +82,7 @@ def main(args: argparse.Namespace) -> int:
         schema = args.schema or detect_schema(data)
         ds = CocoKeypointDataset(args.ann, args.images, schema=schema, **common)
     if len(ds) == 0:
-        raise ValueError(f"{args.ann}: no instances to draw")
+        raise InputError(f"{args.ann}: no instances to draw")
     tiles = []
     if args.crops:
         torch.manual_seed(args.seed)
@@ -100,7 +102,7 @@ def main(args: argparse.Namespace) -> int:
         for path, insts in list(by_image.items())[: args.num]:
             image = cv2.imread(path, cv2.IMREAD_COLOR)
             if image is None:
-                raise ValueError(f"{path}: cannot read the image")
+                raise InputError(f"{path}: cannot read the image")
             kps = np.stack([inst.keypoints for inst in insts])
             boxes = np.stack([inst.bbox for inst in insts])
             tiles.append(draw_pose(image, kps, ds.schema, box=boxes))
@@ -108,7 +110,7 @@ def main(args: argparse.Namespace) -> int:
     grid = make_grid(tiles, columns=args.columns, cell=cell)
     ok, buf = cv2.imencode(".png", grid)
     if not ok:
-        raise ValueError("PNG encoding failed")
+        raise InputError("PNG encoding failed")
     out = os.path.abspath(args.out)
     atomic_write_bytes(out, buf.tobytes())
     what = "crops" if args.crops else "images"

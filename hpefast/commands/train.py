@@ -14,6 +14,8 @@ import json
 import os
 import sys
 
+from hpefast.errors import InputError
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -45,7 +47,7 @@ def main(args: argparse.Namespace) -> int:
         print("\n".join(preset_names()))
         return 0
     if args.config is None:
-        raise ValueError("give a CONFIG: a preset name (hpefast train --list-presets) or a YAML file")
+        raise InputError("give a CONFIG: a preset name (hpefast train --list-presets) or a YAML file")
     cfg = load_config(args.config, args.overrides)
     if args.print_config:
         print(dump_yaml(cfg), end="")

@@ -23,6 +23,8 @@ import json
 import sys
 from typing import Any
 
+from hpefast.errors import InputError
+
 
 def _common(p: argparse.ArgumentParser, model: bool = False) -> None:
     p.add_argument("--pred", required=True, help="COCO-format keypoint results of the model (json list)")
@@ -149,11 +151,11 @@ def _fit(args: argparse.Namespace) -> int:
     from hpefast.translate.pairs import build_pairs
 
     if not 0.0 <= args.val_fraction < 1.0:
-        raise ValueError(f"--val-fraction must be in [0, 1), got {args.val_fraction}")
+        raise InputError(f"--val-fraction must be in [0, 1), got {args.val_fraction}")
     gt, preds = _read(args, args.src, args.dst)
     pairs = build_pairs(gt, preds, box_mode=args.box_mode, method=args.match, threshold=args.match_threshold)
     if len(pairs) == 0:
-        raise ValueError(
+        raise InputError(
             f"no prediction in {args.pred} matched a person in {args.gt}: are --src and the files right?"
         )
     st = pairs.stats
@@ -224,7 +226,7 @@ def _eval(args: argparse.Namespace) -> int:
         translator = KeypointTranslator.load(args.model)
         for flag, given, own in (("--src", src, translator.src), ("--dst", dst, translator.dst)):
             if given is not None and given != own:
-                raise ValueError(f"{flag} {given!r} contradicts the translator in {args.model} ({own!r})")
+                raise InputError(f"{flag} {given!r} contradicts the translator in {args.model} ({own!r})")
         src, dst = translator.src, translator.dst
     if src is None:
         from hpefast.translate.pairs import guess_results_schema, guess_schema
@@ -233,7 +235,7 @@ def _eval(args: argparse.Namespace) -> int:
         try:
             src = guess_results_schema(args.pred, dst)
         except ValueError as exc:
-            raise ValueError(f"--src not given and cannot be inferred: {exc} with --src") from None
+            raise InputError(f"--src not given and cannot be inferred: {exc} with --src") from None
         print(f"hpefast translate eval: --src not given: {src} (from the keypoint count)", file=sys.stderr)
     gt, preds = _read(args, src, dst)
     result = evaluate_translation(
@@ -285,6 +287,6 @@ def _check_outputs(args: argparse.Namespace) -> None:
         check_run_dir(args.out, overwrite=args.overwrite, option="--out", inputs=inputs)
         for flag in ("steps", "batch_size", "hidden"):
             if getattr(args, flag) < 1:
-                raise ValueError(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}")
+                raise InputError(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}")
     else:
         check_output_file(args.out, overwrite=args.overwrite, option="--out", inputs=inputs)

@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from hpefast.errors import InputError
+
 CHANNEL_ORDERS = ("bgr", "rgb")
 
 
@@ -38,9 +40,9 @@ def check_image(image: Any) -> np.ndarray | torch.Tensor:
             hint = " (an image with alpha: convert with cv2.cvtColor(image, cv2.COLOR_BGRA2BGR))"
         elif image.ndim == 3 and image.shape[0] == 3:
             hint = " (channels first: pass it as [H, W, 3])"
-        raise ValueError(f"image must have shape [H, W, 3], got {list(image.shape)}{hint}")
+        raise InputError(f"image must have shape [H, W, 3], got {list(image.shape)}{hint}")
     if image.shape[0] < 1 or image.shape[1] < 1:
-        raise ValueError(f"image is empty: shape {list(image.shape)}")
+        raise InputError(f"image is empty: shape {list(image.shape)}")
     if isinstance(image, np.ndarray) and not image.flags.c_contiguous:
         image = np.ascontiguousarray(image)
     return image
@@ -61,7 +63,7 @@ def check_boxes(boxes: Any, image_size: tuple[int, int]) -> np.ndarray:
         try:
             arr = np.asarray(boxes)
         except ValueError:
-            raise ValueError("boxes must be [N, 4] (x, y, w, h): rows of unequal length") from None
+            raise InputError("boxes must be [N, 4] (x, y, w, h): rows of unequal length") from None
     else:
         raise TypeError(f"boxes must be an array, tensor or list of [x, y, w, h], got {type(boxes).__name__}")
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
@@ -69,16 +71,16 @@ def check_boxes(boxes: Any, image_size: tuple[int, int]) -> np.ndarray:
     if arr.size == 0:
         return np.zeros((0, 4), dtype=np.float64)
     if arr.ndim != 2 or arr.shape[1] != 4:
-        raise ValueError(f"boxes must have shape [N, 4] (x, y, w, h), got {list(arr.shape)}")
+        raise InputError(f"boxes must have shape [N, 4] (x, y, w, h), got {list(arr.shape)}")
     arr = arr.astype(np.float64)
     bad = ~np.isfinite(arr).all(axis=1)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"boxes[{i}] = {arr[i].tolist()} is not finite")
+        raise InputError(f"boxes[{i}] = {arr[i].tolist()} is not finite")
     small = (arr[:, 2] <= 0) | (arr[:, 3] <= 0)
     if small.any():
         i = int(np.flatnonzero(small)[0])
-        raise ValueError(f"boxes[{i}] = {arr[i].tolist()} has zero or negative size (boxes are x, y, w, h)")
+        raise InputError(f"boxes[{i}] = {arr[i].tolist()} has zero or negative size (boxes are x, y, w, h)")
     width, height = image_size
     outside = (
         (arr[:, 0] + arr[:, 2] <= 0)
@@ -88,7 +90,7 @@ def check_boxes(boxes: Any, image_size: tuple[int, int]) -> np.ndarray:
     )
     if outside.any():
         i = int(np.flatnonzero(outside)[0])
-        raise ValueError(
+        raise InputError(
             f"boxes[{i}] = {arr[i].tolist()} lies entirely outside the {width}x{height} image "
             "(boxes are x, y, w, h)"
         )
@@ -98,5 +100,5 @@ def check_boxes(boxes: Any, image_size: tuple[int, int]) -> np.ndarray:
 def check_channel_order(order: Any) -> str:
     """``order`` in lower case, ``"bgr"`` (as ``cv2.imread`` gives) or ``"rgb"``; ValueError otherwise."""
     if not isinstance(order, str) or order.lower() not in CHANNEL_ORDERS:
-        raise ValueError(f"channel_order must be 'bgr' (as cv2.imread gives) or 'rgb', got {order!r}")
+        raise InputError(f"channel_order must be 'bgr' (as cv2.imread gives) or 'rgb', got {order!r}")
     return order.lower()

@@ -28,6 +28,7 @@ from torch import nn
 from hpefast.codec import HeatmapCodec
 from hpefast.deploy.crops import crop_cv2, crop_torch, image_to_device, warp_matrices
 from hpefast.deploy.inputs import check_boxes, check_channel_order, check_image
+from hpefast.errors import InputError
 from hpefast.export.metadata import ExportInfo, engine_info_path
 
 BACKENDS = ("torch", "onnxruntime", "tensorrt")
@@ -129,25 +130,25 @@ class TopDownPredictor:
         if backend is None:
             backend = {"onnx": "onnxruntime", "engine": "tensorrt"}.get(kind, "torch")
         if backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+            raise InputError(f"backend must be one of {BACKENDS}, got {backend!r}")
         if codec is not None and not isinstance(codec, HeatmapCodec):
             raise TypeError(f"codec must be a hpefast.HeatmapCodec or None, got {type(codec).__name__}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+            raise InputError(f"batch_size must be a positive int, got {batch_size!r}")
         if not float(padding) > 0:
-            raise ValueError(f"padding must be > 0, got {padding!r}")
+            raise InputError(f"padding must be > 0, got {padding!r}")
         if device is None:
             device = "cuda" if backend == "tensorrt" else "cpu"
         try:
             self.device = torch.device(device)
         except (RuntimeError, TypeError):
-            raise ValueError(f"unknown device {device!r}: use cpu, cuda or cuda:N") from None
+            raise InputError(f"unknown device {device!r}: use cpu, cuda or cuda:N") from None
         if self.device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"device={self.device} but torch sees no CUDA device")
+            raise InputError(f"device={self.device} but torch sees no CUDA device")
         if crop is None:
             crop = "torch" if self.device.type == "cuda" else "cv2"
         if crop not in ("cv2", "torch"):
-            raise ValueError(f"crop must be 'cv2' or 'torch', got {crop!r}")
+            raise InputError(f"crop must be 'cv2' or 'torch', got {crop!r}")
         self.crop = crop
         self.channel_order = check_channel_order(channel_order)
         self.flip_test = bool(flip_test)
@@ -176,7 +177,7 @@ class TopDownPredictor:
 
         if backend == "torch":
             if kind != "module":
-                raise ValueError(
+                raise InputError(
                     f"{source}: a {kind} file runs on backend 'onnxruntime' or 'tensorrt' "
                     "(backend 'torch' needs a model or checkpoint)"
                 )
@@ -185,7 +186,7 @@ class TopDownPredictor:
             self.backend = TorchBackend(source, self.device, dataset_id=dataset_id, compile=compile)
         elif backend == "onnxruntime":
             if kind == "engine":
-                raise ValueError(f"{source}: a TensorRT engine runs only on backend 'tensorrt'")
+                raise InputError(f"{source}: a TensorRT engine runs only on backend 'tensorrt'")
             from hpefast.deploy.backends import OnnxRuntimeBackend
 
             if kind == "module":
@@ -200,7 +201,7 @@ class TopDownPredictor:
             )
         else:
             if self.device.type != "cuda":
-                raise ValueError(f"backend 'tensorrt' runs on a CUDA device, got device={self.device}")
+                raise InputError(f"backend 'tensorrt' runs on a CUDA device, got device={self.device}")
             from hpefast.deploy.backends import TensorRTBackend
 
             if kind != "engine":
@@ -219,7 +220,7 @@ class TopDownPredictor:
             return self.info.heatmap_codec()
         for name, want in (("input_size", self.info.image_size), ("heatmap_size", self.info.heatmap_size)):
             if tuple(getattr(codec, name)) != tuple(want):
-                raise ValueError(
+                raise InputError(
                     f"codec.{name} {getattr(codec, name)} does not match the model's {tuple(want)}"
                 )
         return codec
@@ -228,12 +229,12 @@ class TopDownPredictor:
         """A file without hpefast metadata: take K and the heatmap size from the graph's output."""
         khw = getattr(self.backend, "output_khw", None)
         if khw is None:
-            raise ValueError(
+            raise InputError(
                 "the model file gives no static output shape [B, K, h, w] and carries no metadata"
             )
         k, h, w = (int(v) for v in khw)
         if k != self.schema.num_keypoints:
-            raise ValueError(
+            raise InputError(
                 f"the model has {k} output channels but layout {self.schema.name!r} has "
                 f"{self.schema.num_keypoints} keypoints"
             )
@@ -246,18 +247,18 @@ class TopDownPredictor:
 
         name = f"{source}" if not isinstance(source, nn.Module) else "model"
         if layout is not None and info.layout is not None and layout != info.layout:
-            raise ValueError(
+            raise InputError(
                 f"{name} predicts layout {info.layout!r} ({info.num_keypoints} keypoints), not {layout!r}"
             )
         chosen = layout or info.layout
         if chosen is None:
-            raise ValueError(f"{name} carries no keypoint layout (not exported by hpefast): pass layout=...")
+            raise InputError(f"{name} carries no keypoint layout (not exported by hpefast): pass layout=...")
         try:
             schema = get_schema(chosen)
         except (KeyError, LookupError, ValueError) as exc:
-            raise ValueError(f"unknown keypoint layout {chosen!r}: {exc}") from None
+            raise InputError(f"unknown keypoint layout {chosen!r}: {exc}") from None
         if info.num_keypoints and schema.num_keypoints != info.num_keypoints:
-            raise ValueError(
+            raise InputError(
                 f"{name} has {info.num_keypoints} output channels but layout {chosen!r} has "
                 f"{schema.num_keypoints} keypoints"
             )
@@ -266,7 +267,7 @@ class TopDownPredictor:
     @staticmethod
     def _check_dataset_id(info: ExportInfo, dataset_id: int | None, source: Any) -> None:
         if dataset_id is not None and dataset_id != info.dataset_id:
-            raise ValueError(
+            raise InputError(
                 f"{source} was exported with dataset_id={info.dataset_id}; the head is fixed in the file "
                 f"(asked for {dataset_id}): export again with that dataset_id"
             )

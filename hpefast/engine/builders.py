@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from hpefast.engine.config import DatasetConfig, TrainConfig
+from hpefast.errors import InputError
 
 __all__ = [
     "DatasetEntry",
@@ -44,9 +45,9 @@ def resolve_device(name: str) -> torch.device:
     try:
         dev = torch.device(name)
     except (RuntimeError, TypeError):
-        raise ValueError(f"unknown device {name!r}: use cpu, cuda, cuda:N or auto") from None
+        raise InputError(f"unknown device {name!r}: use cpu, cuda, cuda:N or auto") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} requested but CUDA is not available")
+        raise InputError(f"device {name!r} requested but CUDA is not available")
     return dev
 
 
@@ -78,7 +79,7 @@ def _make(
         common["max_image_pixels"] = d.max_image_pixels
     if d.format == "mpii":
         if d.schema != "mpii":
-            raise ValueError(
+            raise InputError(
                 f"dataset {d.name!r}: format 'mpii' reads the MPII schema, got schema {d.schema!r}"
             )
         return MpiiDataset(ann, images, **common)
@@ -125,13 +126,13 @@ def build_datasets(cfg: TrainConfig, train: bool = True, val: bool = True) -> li
                 e.val = _Head(e.val, cfg.data.max_val_samples)
         for split in (e.train, e.val):
             if split is not None and split.layout.num_keypoints != layout.num_keypoints:
-                raise ValueError(
+                raise InputError(
                     f"dataset {d.name!r} yields {split.layout.num_keypoints} keypoints but the layout "
                     f"{layout.name!r} has {layout.num_keypoints}"
                 )
         entries.append(e)
     if train and not any(e.train is not None for e in entries):
-        raise ValueError("no training data: set data.datasets[*].train_ann and train_images")
+        raise InputError("no training data: set data.datasets[*].train_ann and train_images")
     return entries
 
 
@@ -163,7 +164,7 @@ def check_model_layout(model: torch.nn.Module, layout: str, source: str) -> None
     mcfg = getattr(model, "module", model).cfg
     want = get_schema(layout)
     if mcfg.layout != want.name or mcfg.num_keypoints != want.num_keypoints:
-        raise ValueError(
+        raise InputError(
             f"{source} is a model for layout {mcfg.layout!r} ({mcfg.num_keypoints} keypoints) but the config "
             f"trains layout {want.name!r} ({want.num_keypoints} keypoints); set model.layout={mcfg.layout} "
             f"or start from a checkpoint of layout {want.name!r}"
@@ -199,7 +200,7 @@ def _load_pretrained(model: torch.nn.Module, path: str, layout: str) -> None:
         check_model_layout(src, layout, f"model.pretrained {path!r}")
         missing, unexpected = model.load_state_dict(src.state_dict(), strict=False)
         if unexpected or [k for k in missing if not k.startswith("head.")]:
-            raise ValueError(
+            raise InputError(
                 f"model.pretrained {path!r} does not fit the configured architecture: "
                 f"missing {missing[:5]}, unexpected {unexpected[:5]}"
             )
@@ -208,5 +209,5 @@ def _load_pretrained(model: torch.nn.Module, path: str, layout: str) -> None:
 
     loader = getattr(convert, "load_pretrained", None)
     if loader is None:
-        raise ValueError(f"model.pretrained {path!r}: no converter for this file format")
+        raise InputError(f"model.pretrained {path!r}: no converter for this file format")
     loader(model, str(p))

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +53,7 @@ class RunLogger:
                 self.tensorboard_note = (
                     "tensorboard is not installed: TensorBoard logs skipped (see log.jsonl)"
                 )
-                print(f"hpefast: {self.tensorboard_note}", file=sys.stderr)
+                logging.getLogger("hpefast.engine").warning(self.tensorboard_note)
 
     def log(self, record: dict[str, Any], step: int | None = None, prefix: str = "") -> None:
         if not self.enabled:

@@ -36,6 +36,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from hpefast.codec import HeatmapCodec
+from hpefast.errors import InputError
 
 __all__ = [
     "layout_index",
@@ -74,7 +75,7 @@ def layout_index(layout: str, schema: str) -> np.ndarray:
     if (idx < 0).any():
         names = get_schema(schema).names
         missing = [names[j] for j in np.flatnonzero(idx < 0)]
-        raise ValueError(
+        raise InputError(
             f"a model with layout {layout!r} does not predict joints {missing} of the {schema!r} schema; "
             f"evaluate it on data of a schema its layout covers, or train with a union layout"
         )
@@ -220,7 +221,7 @@ def keypoint_results(
 
     out_schema = schema if out_schema is None else out_schema
     if out_schema not in (schema, layout):
-        raise ValueError(
+        raise InputError(
             f"out_schema must be the dataset's {schema!r} or the model's {layout!r}, got {out_schema!r}"
         )
     ref = schema if covers(layout, schema) else layout  # the joints rescoring and NMS look at
@@ -338,7 +339,7 @@ def pckh_metrics(records: list[dict[str, Any]], layout: str, threshold: float = 
 
     idx = layout_index(layout, "mpii")
     if not records:
-        raise ValueError("pckh_metrics: no predictions (the MPII validation set is empty)")
+        raise InputError("pckh_metrics: no predictions (the MPII validation set is empty)")
     pred = np.stack([r["keypoints"][idx] for r in records])
     gt_kv = np.stack([np.asarray(r["meta"]["keypoints_image"], np.float64) for r in records])
     head = np.stack([np.asarray(r["meta"]["headbox"], np.float64) for r in records])
@@ -389,7 +390,7 @@ def evaluate_dataset(
     schema = dataset.schema.name
     layout = net.cfg.layout
     if results_schema not in ("dataset", "model"):
-        raise ValueError(f"results_schema must be 'dataset' or 'model', got {results_schema!r}")
+        raise InputError(f"results_schema must be 'dataset' or 'model', got {results_schema!r}")
     scored = covers(layout, schema)
     if not scored and (results_file is None or results_schema != "model"):
         layout_index(layout, schema)  # raises: fail before predicting anything
@@ -442,7 +443,7 @@ def dataset_results(
     """
     schema = dataset.schema.name
     if results_schema not in ("dataset", "model"):
-        raise ValueError(f"results_schema must be 'dataset' or 'model', got {results_schema!r}")
+        raise InputError(f"results_schema must be 'dataset' or 'model', got {results_schema!r}")
     return keypoint_results(
         records,
         layout,
@@ -462,7 +463,7 @@ def write_results(path: str | os.PathLike, results: list[dict[str, Any]]) -> Non
     try:
         text = json.dumps(results, allow_nan=False)
     except ValueError as exc:
-        raise ValueError(f"results for {str(path)!r} contain NaN or inf: {exc}") from exc
+        raise InputError(f"results for {str(path)!r} contain NaN or inf: {exc}") from exc
     atomic_write_text(path, text + "\n")
 
 
@@ -482,7 +483,7 @@ def score_records(
     if metric == "coco_ap":
         ann = ann_file or getattr(dataset, "ann_file", None)
         if ann is None:
-            raise ValueError("coco_ap evaluation needs the annotation file (ann_file)")
+            raise InputError("coco_ap evaluation needs the annotation file (ann_file)")
         return coco_metrics(
             records,
             str(ann),
@@ -495,6 +496,6 @@ def score_records(
         )
     if metric == "pckh":
         if schema != "mpii":
-            raise ValueError(f"pckh needs MPII data, got a dataset in schema {schema!r}")
+            raise InputError(f"pckh needs MPII data, got a dataset in schema {schema!r}")
         return pckh_metrics(records, layout)
-    raise ValueError(f"unknown metric {metric!r}; choose 'coco_ap' or 'pckh'")
+    raise InputError(f"unknown metric {metric!r}; choose 'coco_ap' or 'pckh'")

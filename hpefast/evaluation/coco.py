@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from hpefast.errors import InputError
 from hpefast.evaluation.columns import AnnColumns, columns_from_annotations, int_positions
 from hpefast.evaluation.loading import (
     parse_json,
@@ -95,7 +96,7 @@ class COCO:
             raise TypeError(f"annotation_file must be a path or a dict, got {type(annotation_file).__name__}")
         if not isinstance(dataset, dict):
             where = "" if isinstance(annotation_file, dict) else f"{str(annotation_file)!r}: "
-            raise ValueError(
+            raise InputError(
                 f"COCO: {where}annotation file format {type(dataset).__name__} not supported (need a dict)"
             )
         self._dataset = dataset
@@ -189,12 +190,12 @@ class COCO:
         _check_lists(dataset)
         for ann in dataset.get("annotations", []):
             if not isinstance(ann, dict) or "id" not in ann or "image_id" not in ann:
-                raise ValueError(f"COCO: every annotation needs 'id' and 'image_id', got {str(ann)[:120]}")
+                raise InputError(f"COCO: every annotation needs 'id' and 'image_id', got {str(ann)[:120]}")
             img_to_anns[_hashable(ann["image_id"], "annotation image_id")].append(ann)
             anns[_hashable(ann["id"], "annotation id")] = ann
         for img in dataset.get("images", []):
             if not isinstance(img, dict) or "id" not in img:
-                raise ValueError(f"COCO: every image needs an 'id', got {str(img)[:120]}")
+                raise InputError(f"COCO: every image needs an 'id', got {str(img)[:120]}")
             imgs[_hashable(img["id"], "image id")] = img
         for cat in dataset.get("categories", []):
             cats[_hashable(cat["id"], "category id")] = cat
@@ -217,7 +218,7 @@ class COCO:
         except (TypeError, KeyError):
             for img in images:
                 if not isinstance(img, dict) or "id" not in img:
-                    raise ValueError(f"COCO: every image needs an 'id', got {str(img)[:120]}") from None
+                    raise InputError(f"COCO: every image needs an 'id', got {str(img)[:120]}") from None
                 _hashable(img["id"], "image id")
             raise
 
@@ -330,16 +331,16 @@ class COCO:
         else:
             anns = resFile
         if not isinstance(anns, (list, tuple)):
-            raise ValueError(f"loadRes: results must be a list of objects, got {type(anns).__name__}")
+            raise InputError(f"loadRes: results must be a list of objects, got {type(anns).__name__}")
         anns = [dict(a) if isinstance(a, dict) else a for a in anns]
         for i, a in enumerate(anns):
             if not isinstance(a, dict):
-                raise ValueError(f"loadRes: result {i} is a {type(a).__name__}, expected a dict")
+                raise InputError(f"loadRes: result {i} is a {type(a).__name__}, expected a dict")
             if "image_id" not in a:
-                raise ValueError(f"loadRes: result {i} has no 'image_id'")
+                raise InputError(f"loadRes: result {i} has no 'image_id'")
         if not anns:
             if not allow_empty:
-                raise ValueError(
+                raise InputError(
                     "loadRes: the results are empty (pass allow_empty=True to evaluate no detections)"
                 )
             res._dataset["categories"] = copy.deepcopy(self._categories())
@@ -349,16 +350,16 @@ class COCO:
         first = anns[0]
         res._dataset["categories"] = copy.deepcopy(self._categories())
         if "caption" in first:
-            raise ValueError("loadRes: caption results are not supported by hpefast (keypoint results only)")
+            raise InputError("loadRes: caption results are not supported by hpefast (keypoint results only)")
         if "bbox" in first and not first["bbox"] == []:
             cols = _result_columns(anns)
             for i, a in enumerate(anns):
                 if "bbox" not in a:
-                    raise ValueError(f"loadRes: result {i} has no 'bbox' but the first result has one")
+                    raise InputError(f"loadRes: result {i} has no 'bbox' but the first result has one")
             bb = cols.bbox
             if np.isnan(bb).any():
                 i = int(np.nonzero(np.isnan(bb).any(1))[0][0])
-                raise ValueError(f"loadRes: result {i} (image {anns[i]['image_id']}) has a malformed 'bbox'")
+                raise InputError(f"loadRes: result {i} (image {anns[i]['image_id']}) has a malformed 'bbox'")
             area = bb[:, 2] * bb[:, 3]
             for i, a in enumerate(anns):
                 a["area"] = float(area[i])
@@ -367,14 +368,14 @@ class COCO:
             cols.area = area
             cols.iscrowd = np.zeros(len(anns), np.uint8)
         elif "segmentation" in first:
-            raise ValueError(
+            raise InputError(
                 "loadRes: segmentation results are not supported (give keypoints, optionally with bbox)"
             )
         elif "keypoints" in first:
             cols = _result_columns(anns)
             kp = cols.keypoints
             if kp is None:
-                raise ValueError(f"loadRes: {cols.bad_keypoints}")
+                raise InputError(f"loadRes: {cols.bad_keypoints}")
             x, y = kp[:, 0::3], kp[:, 1::3]
             x0, x1, y0, y1 = x.min(1), x.max(1), y.min(1), y.max(1)
             area = (x1 - x0) * (y1 - y0)
@@ -386,7 +387,7 @@ class COCO:
             cols.area = area
             cols.bbox = boxes
         else:
-            raise ValueError("loadRes: results carry neither 'keypoints' nor 'bbox'")
+            raise InputError("loadRes: results carry neither 'keypoints' nor 'bbox'")
         cols.ids = np.arange(1, len(anns) + 1, dtype=np.float64)
         res._dataset["annotations"] = anns
         res._columns = cols
@@ -414,7 +415,7 @@ class COCO:
             )
             unknown = [values[i] for i in bad]
         if len(bad):
-            raise ValueError(
+            raise InputError(
                 f"loadRes: result {int(bad[0])} is for image id {unknown[0]!r}, which is not in the ground "
                 f"truth ({len(set(map(repr, unknown)))} unknown image ids in all): results do not match "
                 "this set"
@@ -427,7 +428,7 @@ class COCO:
         res._dataset["categories"] = copy.deepcopy(self._categories())
         if n == 0:
             if not allow_empty:
-                raise ValueError(
+                raise InputError(
                     "loadRes: the results are empty (pass allow_empty=True to evaluate no detections)"
                 )
             res._dataset["annotations"] = []
@@ -455,11 +456,11 @@ class COCO:
             missing = np.nonzero(table["has_bbox"] == 0)[0]
             if len(missing):
                 i = int(missing[0])
-                raise ValueError(f"loadRes: result {i} has no 'bbox' but the first result has one")
+                raise InputError(f"loadRes: result {i} has no 'bbox' but the first result has one")
             cols.area = bbox[:, 2] * bbox[:, 3]
         else:
             if bad:
-                raise ValueError(f"loadRes: {bad}")
+                raise InputError(f"loadRes: {bad}")
             if "extent" in table:  # min / max of x = [0::3] and y = [1::3], taken while reading
                 x0, y0, x1, y1 = table["extent"].T
             else:
@@ -496,7 +497,7 @@ class COCO:
         """[N, 7] array (image_id, x, y, w, h, score, category_id) -> result dicts (pycocotools)."""
         data = np.asarray(data)
         if data.ndim != 2 or data.shape[1] != 7:
-            raise ValueError(f"loadRes: a numpy result array must have shape [N, 7], got {list(data.shape)}")
+            raise InputError(f"loadRes: a numpy result array must have shape [N, 7], got {list(data.shape)}")
         return [
             {
                 "image_id": int(r[0]),
@@ -511,26 +512,26 @@ class COCO:
 def _result_columns(anns: list[dict]) -> AnnColumns:
     for i, a in enumerate(anns):
         if "category_id" not in a:
-            raise ValueError(f"loadRes: result {i} (image {a['image_id']}) has no 'category_id'")
+            raise InputError(f"loadRes: result {i} (image {a['image_id']}) has no 'category_id'")
         if "score" not in a:
-            raise ValueError(f"loadRes: result {i} (image {a['image_id']}) has no 'score'")
+            raise InputError(f"loadRes: result {i} (image {a['image_id']}) has no 'score'")
     cols = columns_from_annotations(anns, "loadRes", ids=range(1, len(anns) + 1))
     bad = ~np.isfinite(cols.score)
     if bad.any():
         i = int(np.nonzero(bad)[0][0])
-        raise ValueError(f"loadRes: result {i} (image {anns[i]['image_id']}) has score {anns[i]['score']!r}")
+        raise InputError(f"loadRes: result {i} (image {anns[i]['image_id']}) has score {anns[i]['score']!r}")
     if cols.keypoints is not None:
         badk = ~np.isfinite(cols.keypoints).all(1)
         if badk.any():
             i = int(np.nonzero(badk)[0][0])
-            raise ValueError(f"loadRes: result {i} (image {anns[i]['image_id']}) has non-finite keypoints")
+            raise InputError(f"loadRes: result {i} (image {anns[i]['image_id']}) has non-finite keypoints")
     return cols
 
 
 def _check_lists(dataset: dict) -> None:
     for key in ("annotations", "images", "categories"):
         if key in dataset and not isinstance(dataset[key], list):
-            raise ValueError(f"COCO: {key!r} must be a list, got {type(dataset[key]).__name__}")
+            raise InputError(f"COCO: {key!r} must be a list, got {type(dataset[key]).__name__}")
 
 
 def _hashable(value: Any, field: str) -> Any:
@@ -538,7 +539,7 @@ def _hashable(value: Any, field: str) -> Any:
     try:
         hash(value)
     except TypeError:
-        raise ValueError(f"COCO: {field} must be a number or a string, got {value!r}") from None
+        raise InputError(f"COCO: {field} must be a number or a string, got {value!r}") from None
     return value
 
 

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from hpefast._io import atomic_write_bytes
+from hpefast.errors import InputError
 from hpefast.export.metadata import INPUT_NAME, OUTPUT_NAME, ExportInfo, serialize_onnx_with_checksum
 
 MIN_OPSET = 17  # LayerNormalization is an ONNX op from 17 on
@@ -73,7 +74,7 @@ def parse_batch(batch: str | int) -> int | None:
         if batch.strip().isdigit():
             batch = int(batch)
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-        raise ValueError(f"batch must be 'dynamic' or a positive int, got {batch!r}")
+        raise InputError(f"batch must be 'dynamic' or a positive int, got {batch!r}")
     return batch
 
 
@@ -84,7 +85,7 @@ def _check_opset(opset: int) -> int:
         raise TypeError(f"opset must be an int, got {opset!r}")
     top = onnx.defs.onnx_opset_version()
     if not MIN_OPSET <= opset <= top:
-        raise ValueError(f"opset must be in [{MIN_OPSET}, {top}] (this onnx package's newest), got {opset}")
+        raise InputError(f"opset must be in [{MIN_OPSET}, {top}] (this onnx package's newest), got {opset}")
     return opset
 
 
@@ -129,7 +130,7 @@ def export_onnx_model(
         raise TypeError(f"dataset_id must be an int or None, got {dataset_id!r}")
     num_datasets = getattr(model.cfg, "num_datasets", 1)
     if dataset_id is not None and not 0 <= dataset_id < num_datasets:
-        raise ValueError(f"dataset_id must be in [0, {num_datasets}) for this model, got {dataset_id}")
+        raise InputError(f"dataset_id must be in [0, {num_datasets}) for this model, got {dataset_id}")
 
     net = copy.deepcopy(model).cpu().float().eval()
     use_plain_attention(net)
@@ -305,7 +306,7 @@ def verify_onnx(
         images = torch.randn(fixed, 3, h, w, generator=torch.Generator().manual_seed(seed))
     if not isinstance(images, torch.Tensor) or images.dim() != 4 or tuple(images.shape[1:]) != (3, h, w):
         shape = list(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
-        raise ValueError(f"images must be a float tensor [B, 3, {h}, {w}], got {shape}")
+        raise InputError(f"images must be a float tensor [B, 3, {h}, {w}], got {shape}")
     x = images.detach().to("cpu", torch.float32).contiguous()
     was_training = model.training
     model.eval()

@@ -23,6 +23,7 @@ from types import ModuleType
 from typing import Any
 
 from hpefast._io import atomic_write_bytes, atomic_write_text, sha256_file
+from hpefast.errors import InputError
 from hpefast.export.metadata import INPUT_NAME, ExportInfo, engine_info_path
 
 
@@ -45,7 +46,7 @@ def tensorrt_major(trt: ModuleType) -> int:
     try:
         return int(version.split(".")[0])
     except ValueError:
-        raise ValueError(f"cannot read the TensorRT version from {version!r}") from None
+        raise InputError(f"cannot read the TensorRT version from {version!r}") from None
 
 
 @dataclass(frozen=True)
@@ -70,16 +71,16 @@ def batch_profile(fixed_batch: int | None, max_batch: int = 32, opt_batch: int |
     """
     for name, v in (("max_batch", max_batch), ("opt_batch", opt_batch), ("fixed_batch", fixed_batch)):
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
-            raise ValueError(f"{name} must be a positive int, got {v!r}")
+            raise InputError(f"{name} must be a positive int, got {v!r}")
     if fixed_batch is not None:
         if opt_batch not in (None, fixed_batch):
-            raise ValueError(
+            raise InputError(
                 f"opt_batch={opt_batch} conflicts with the ONNX file's fixed batch {fixed_batch}"
             )
         return BatchProfile(fixed_batch, fixed_batch, fixed_batch)
     opt = min(8, max_batch) if opt_batch is None else opt_batch
     if opt > max_batch:
-        raise ValueError(f"opt_batch ({opt}) must be <= max_batch ({max_batch})")
+        raise InputError(f"opt_batch ({opt}) must be <= max_batch ({max_batch})")
     return BatchProfile(1, opt, max_batch)
 
 
@@ -95,15 +96,15 @@ def read_onnx_io(
     try:
         proto = onnx.load(str(onnx_path), load_external_data=False)
     except Exception as exc:  # protobuf raises its own DecodeError
-        raise ValueError(f"{onnx_path}: not a readable ONNX file ({exc})") from None
+        raise InputError(f"{onnx_path}: not a readable ONNX file ({exc})") from None
     info = ExportInfo.from_metadata({p.key: p.value for p in proto.metadata_props}, source=str(onnx_path))
     init = {i.name for i in proto.graph.initializer}
     inputs = [i for i in proto.graph.input if i.name not in init]
     if len(inputs) != 1:
-        raise ValueError(f"{onnx_path}: expected one input (images [B, 3, H, W]), found {len(inputs)}")
+        raise InputError(f"{onnx_path}: expected one input (images [B, 3, H, W]), found {len(inputs)}")
     dims = inputs[0].type.tensor_type.shape.dim
     if len(dims) != 4 or any(not d.HasField("dim_value") for d in dims[1:]):
-        raise ValueError(f"{onnx_path}: input must be [B, 3, H, W] with static C, H, W")
+        raise InputError(f"{onnx_path}: input must be [B, 3, H, W] with static C, H, W")
     fixed = dims[0].dim_value if dims[0].HasField("dim_value") else None
     chw = (dims[1].dim_value, dims[2].dim_value, dims[3].dim_value)
     return info, fixed, chw, inputs[0].name
@@ -138,15 +139,15 @@ def build_engine(
     trt = trt if trt is not None else import_tensorrt()
     major = tensorrt_major(trt)
     if major < 10:
-        raise ValueError(f"TensorRT >= 10 is required, found {trt.__version__}")
+        raise InputError(f"TensorRT >= 10 is required, found {trt.__version__}")
     onnx_path, engine_path = Path(onnx_path), Path(engine_path)
     if not float(workspace_gib) > 0:
-        raise ValueError(f"workspace_gib must be > 0, got {workspace_gib}")
+        raise InputError(f"workspace_gib must be > 0, got {workspace_gib}")
     info, fixed, chw, input_name = read_onnx_io(onnx_path)
     profile_batch = batch_profile(fixed, max_batch=max_batch, opt_batch=opt_batch)
     onnx_fp16 = info is not None and info.precision == "fp16"
     if major >= 11 and fp16 and not onnx_fp16:
-        raise ValueError(
+        raise InputError(
             f"TensorRT {trt.__version__} builds strongly typed networks only: fp16 comes from the ONNX file. "
             "Export it with to_onnx(..., fp16=True) (`hpefast export --fp16`) and build from that file."
         )
@@ -161,7 +162,7 @@ def build_engine(
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(onnx_path)):
         errors = [str(parser.get_error(i)) for i in range(parser.num_errors)]
-        raise ValueError(f"{onnx_path}: TensorRT's ONNX parser failed:\n  " + "\n  ".join(errors or ["?"]))
+        raise InputError(f"{onnx_path}: TensorRT's ONNX parser failed:\n  " + "\n  ".join(errors or ["?"]))
 
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(float(workspace_gib) * 2**30))
@@ -174,7 +175,7 @@ def build_engine(
 
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
-        raise ValueError(f"TensorRT failed to build an engine from {onnx_path} (see the TensorRT log above)")
+        raise InputError(f"TensorRT failed to build an engine from {onnx_path} (see the TensorRT log above)")
     atomic_write_bytes(engine_path, bytes(serialized))
     meta: dict[str, Any] = {
         "tensorrt_version": str(trt.__version__),

@@ -13,6 +13,7 @@ from typing import TypeVar
 import numpy as np
 import torch
 
+from hpefast.errors import InputError
 from hpefast.keypoints.schema import KeypointSchema, get_schema
 
 __all__ = ["map_keypoints", "mapping_index"]
@@ -70,12 +71,12 @@ def map_keypoints(
             f"{type(keypoints).__name__} and {type(visible).__name__}"
         )
     if keypoints.ndim < 2 or keypoints.shape[-2] != s.num_keypoints:
-        raise ValueError(
+        raise InputError(
             f"map_keypoints: keypoints must be [..., {s.num_keypoints}, C] for schema {s.name!r}, "
             f"got shape {tuple(keypoints.shape)}"
         )
     if tuple(visible.shape) != tuple(keypoints.shape[:-1]):
-        raise ValueError(
+        raise InputError(
             f"map_keypoints: visible must be {tuple(keypoints.shape[:-1])}, got {tuple(visible.shape)}"
         )
     idx = mapping_index(s, d)

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from hpefast.errors import InputError
+
 __all__ = ["KeypointSchema", "get_schema", "register_schema", "list_schemas"]
 
 
@@ -44,39 +46,39 @@ class KeypointSchema:
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
-            raise ValueError(f"KeypointSchema: name must be a non-empty string, got {self.name!r}")
+            raise InputError(f"KeypointSchema: name must be a non-empty string, got {self.name!r}")
         names = tuple(str(n) for n in self.names)
         k = len(names)
         if k == 0:
-            raise ValueError(f"KeypointSchema {self.name!r}: names is empty")
+            raise InputError(f"KeypointSchema {self.name!r}: names is empty")
         if len(set(names)) != k:
             dup = sorted({n for n in names if names.count(n) > 1})
-            raise ValueError(f"KeypointSchema {self.name!r}: duplicate joint names {dup}")
+            raise InputError(f"KeypointSchema {self.name!r}: duplicate joint names {dup}")
         sigmas = np.array(self.sigmas, dtype=np.float64).reshape(-1)
         weights = np.array(self.joint_weights, dtype=np.float64).reshape(-1)
         for label, arr in (("sigmas", sigmas), ("joint_weights", weights)):
             if arr.shape != (k,):
-                raise ValueError(f"KeypointSchema {self.name!r}: {label} has {arr.size} values, expected {k}")
+                raise InputError(f"KeypointSchema {self.name!r}: {label} has {arr.size} values, expected {k}")
             if not np.all(np.isfinite(arr)) or np.any(arr < 0):
-                raise ValueError(f"KeypointSchema {self.name!r}: {label} must be finite and >= 0")
+                raise InputError(f"KeypointSchema {self.name!r}: {label} must be finite and >= 0")
         if np.any(sigmas <= 0):
-            raise ValueError(f"KeypointSchema {self.name!r}: sigmas must be > 0")
+            raise InputError(f"KeypointSchema {self.name!r}: sigmas must be > 0")
         flip = tuple(int(i) for i in self.flip_index)
         if len(flip) != k or any(not 0 <= i < k for i in flip):
-            raise ValueError(f"KeypointSchema {self.name!r}: flip_index must hold {k} indices in [0, {k})")
+            raise InputError(f"KeypointSchema {self.name!r}: flip_index must hold {k} indices in [0, {k})")
         bad = [i for i in range(k) if flip[flip[i]] != i]
         if bad:
-            raise ValueError(f"KeypointSchema {self.name!r}: flip_index is not an involution at joints {bad}")
+            raise InputError(f"KeypointSchema {self.name!r}: flip_index is not an involution at joints {bad}")
         skeleton = tuple((int(a), int(b)) for a, b in self.skeleton)
         for a, b in skeleton:
             if not (0 <= a < k and 0 <= b < k) or a == b:
-                raise ValueError(f"KeypointSchema {self.name!r}: bad skeleton link ({a}, {b}) for {k} joints")
+                raise InputError(f"KeypointSchema {self.name!r}: bad skeleton link ({a}, {b}) for {k} joints")
         keys = names if self.keys is None else tuple(str(s) for s in self.keys)
         if len(keys) != k or len(set(keys)) != k:
-            raise ValueError(f"KeypointSchema {self.name!r}: keys must be {k} unique strings")
+            raise InputError(f"KeypointSchema {self.name!r}: keys must be {k} unique strings")
         upper = None if self.upper_body is None else tuple(sorted(int(i) for i in self.upper_body))
         if upper is not None and any(not 0 <= i < k for i in upper):
-            raise ValueError(f"KeypointSchema {self.name!r}: upper_body indices out of range")
+            raise InputError(f"KeypointSchema {self.name!r}: upper_body indices out of range")
         sigmas.setflags(write=False)
         weights.setflags(write=False)
         object.__setattr__(self, "names", names)
@@ -96,7 +98,7 @@ class KeypointSchema:
         try:
             return self.names.index(joint)
         except ValueError:
-            raise ValueError(f"schema {self.name!r} has no joint {joint!r}; has {list(self.names)}") from None
+            raise InputError(f"schema {self.name!r} has no joint {joint!r}; has {list(self.names)}") from None
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, KeypointSchema):
@@ -132,7 +134,7 @@ def register_schema(schema: KeypointSchema, overwrite: bool = False) -> None:
         raise TypeError(f"register_schema: expected a KeypointSchema, got {type(schema).__name__}")
     old = _REGISTRY.get(schema.name)
     if old is not None and old != schema and not overwrite:
-        raise ValueError(f"register_schema: a different schema named {schema.name!r} is already registered")
+        raise InputError(f"register_schema: a different schema named {schema.name!r} is already registered")
     _REGISTRY[schema.name] = schema
     from hpefast.keypoints import mapping
 
@@ -149,7 +151,7 @@ def get_schema(name: str | KeypointSchema) -> KeypointSchema:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise ValueError(f"unknown keypoint schema {name!r}; known: {sorted(_REGISTRY)}") from None
+        raise InputError(f"unknown keypoint schema {name!r}; known: {sorted(_REGISTRY)}") from None
 
 
 def list_schemas() -> list[str]:

@@ -94,16 +94,16 @@ def read_checkpoint_config(path: str | os.PathLike) -> tuple[ViTPoseConfig, dict
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise CheckpointError(f"{config}: not valid json ({exc})") from None
         if not isinstance(doc, dict) or doc.get("format") != FORMAT or "config" not in doc:
-            raise ValueError(f"{config}: not an hpefast model config (expected format {FORMAT!r})")
+            raise CheckpointError(f"{config}: not an hpefast model config (expected format {FORMAT!r})")
         if int(doc.get("version", 0)) > VERSION:
-            raise ValueError(
+            raise CheckpointError(
                 f"{config}: format version {doc['version']} is newer than this hpefast ({VERSION})"
             )
         return _config_from(doc["config"], config), dict(doc.get("metadata") or {})
     if weights.is_file():
         header = _header(weights)
         if _HEADER_KEY not in header:
-            raise ValueError(
+            raise CheckpointError(
                 f"{weights}: no hpefast config in the safetensors header and no {config.name} beside it"
             )
         return _config_from(json.loads(header[_HEADER_KEY]), weights), {}
@@ -114,7 +114,7 @@ def _config_from(d: dict[str, Any], where: Path) -> ViTPoseConfig:
     try:
         return ViTPoseConfig.from_dict(d)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"{where}: bad model config: {exc}") from None
+        raise CheckpointError(f"{where}: bad model config: {exc}") from None
 
 
 def _header(weights: Path) -> dict[str, str]:
@@ -197,7 +197,7 @@ def _read_weights(weights: Path, map_location: str | torch.device) -> dict[str, 
 def check_compatible(model_cfg: ViTPoseConfig, ckpt_cfg: ViTPoseConfig, source: str = "checkpoint") -> None:
     """Raise ValueError when a checkpoint's architecture differs from the model's; layout first."""
     if model_cfg.layout != ckpt_cfg.layout or model_cfg.num_keypoints != ckpt_cfg.num_keypoints:
-        raise ValueError(
+        raise CheckpointError(
             f"{source} was trained for layout {ckpt_cfg.layout!r} ({ckpt_cfg.num_keypoints} keypoints) "
             f"but the model uses layout {model_cfg.layout!r} ({model_cfg.num_keypoints} keypoints); "
             f"build the model with layout={ckpt_cfg.layout!r} or convert the checkpoint"
@@ -207,7 +207,7 @@ def check_compatible(model_cfg: ViTPoseConfig, ckpt_cfg: ViTPoseConfig, source: 
         f"{k}: model {a[k]!r} vs checkpoint {b[k]!r}" for k in a if k not in _RUNTIME_FIELDS and a[k] != b[k]
     ]
     if diff:
-        raise ValueError(f"{source} does not fit the model: " + "; ".join(diff))
+        raise CheckpointError(f"{source} does not fit the model: " + "; ".join(diff))
 
 
 def load_weights(
@@ -247,7 +247,7 @@ def load_model(
         raise TypeError(f"unexpected arguments for an hpefast checkpoint: {sorted(convert_kwargs)}")
     cfg, _ = read_checkpoint_config(p)
     if layout is not None and layout != cfg.layout:
-        raise ValueError(
+        raise CheckpointError(
             f"checkpoint {path} was trained for layout {cfg.layout!r} ({cfg.num_keypoints} keypoints), "
             f"not {layout!r}"
         )
@@ -259,5 +259,5 @@ def load_model(
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        raise ValueError(f"checkpoint {path}: weights do not match its config: {exc}") from None
+        raise CheckpointError(f"checkpoint {path}: weights do not match its config: {exc}") from None
     return model.to(map_location).eval()

@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from hpefast.errors import CheckpointError
 from hpefast.models.config import VARIANTS, ViTPoseConfig
 from hpefast.models.vit import resize_pos_embed
 from hpefast.models.vitpose import ViTPose
@@ -74,7 +75,7 @@ NUMPY_SAFE_GLOBALS = _numpy_safe_globals()
 _ASSOC = re.compile(r"^associate_keypoint_heads\.(\d+)\.")
 
 
-class ExpertRequired(ValueError):
+class ExpertRequired(CheckpointError):
     """A ViTPose+ checkpoint was given without ``expert``: which dataset's expert and head to use is not
     in the weights. ``experts`` lists the expert indices the checkpoint has."""
 
@@ -114,9 +115,9 @@ def read_state_dict(
                         obj = torch.load(path, map_location="cpu", weights_only=True)
             except Exception as exc:  # unpickling of non-tensor objects refused, or not a torch file
                 if trusted:
-                    raise ValueError(f"{path}: not a readable torch checkpoint ({exc})") from None
+                    raise CheckpointError(f"{path}: not a readable torch checkpoint ({exc})") from None
                 reason = next((ln.strip() for ln in str(exc).splitlines() if "GLOBAL" in ln), "")
-                raise ValueError(
+                raise CheckpointError(
                     f"{path}: cannot be read with torch.load(weights_only=True) "
                     f"({reason or type(exc).__name__}); if you trust this file, pass trusted=True "
                     "(the CLI's --trusted), which lets it run code while unpickling"
@@ -130,7 +131,7 @@ def read_state_dict(
             obj = obj[key]
             break
     if not isinstance(obj, Mapping) or not obj:
-        raise ValueError("checkpoint holds no state dict")
+        raise CheckpointError("checkpoint holds no state dict")
     sd = {k: v for k, v in obj.items() if isinstance(v, Tensor)}
     if sd and all(k.startswith("module.") for k in sd):
         sd = {k[len("module.") :]: v for k, v in sd.items()}
@@ -146,7 +147,9 @@ def is_vitpose_plus(state_dict: Mapping[str, Tensor]) -> bool:
 def _expert_index(expert: int | str) -> int:
     if isinstance(expert, str):
         if expert not in VITPOSE_PLUS_DATASETS:
-            raise ValueError(f"expert must be one of {VITPOSE_PLUS_DATASETS} or an index, got {expert!r}")
+            raise CheckpointError(
+                f"expert must be one of {VITPOSE_PLUS_DATASETS} or an index, got {expert!r}"
+            )
         return VITPOSE_PLUS_DATASETS.index(expert)
     if isinstance(expert, bool) or not isinstance(expert, int) or expert < 0:
         raise TypeError(f"expert must be a dataset name or a non-negative int, got {expert!r}")
@@ -160,7 +163,7 @@ def select_vitpose_plus_expert(state_dict: Mapping[str, Tensor], expert: int | s
     e = _expert_index(expert)
     experts = {int(m.group(1)) for k in state_dict if (m := _EXPERT.search(k))}
     if e not in experts:
-        raise ValueError(
+        raise CheckpointError(
             f"checkpoint has experts {sorted(experts)}; expert {expert!r} (index {e}) is not there"
         )
     out: dict[str, Tensor] = {}
@@ -174,7 +177,7 @@ def select_vitpose_plus_expert(state_dict: Mapping[str, Tensor], expert: int | s
     prefix = "keypoint_head." if e == 0 else f"associate_keypoint_heads.{e - 1}."
     head = {k[len(prefix) :]: v for k, v in state_dict.items() if k.startswith(prefix)}
     if not head:
-        raise ValueError(f"checkpoint has no head {prefix}* for expert {expert!r}")
+        raise CheckpointError(f"checkpoint has no head {prefix}* for expert {expert!r}")
     out.update({"keypoint_head." + k: v for k, v in head.items()})
     return out
 
@@ -188,7 +191,7 @@ def _shared_fc2(state_dict: Mapping[str, Tensor], key: str, fc2: Tensor, part: i
     if dim is not None and fc2.shape[0] == dim:
         return fc2[: dim - part]
     if dim is not None and fc2.shape[0] + part != dim:
-        raise ValueError(
+        raise CheckpointError(
             f"{key}: {fc2.shape[0]} rows fit neither a ViTPose+ fc2 ({dim - part}) nor a merged one ({dim})"
         )
     return fc2
@@ -209,7 +212,7 @@ def convert_official_state_dict(
             raise ExpertRequired(sorted({int(m.group(1)) for k in sd if (m := _EXPERT.search(k))}))
         sd = select_vitpose_plus_expert(sd, expert)
     elif expert is not None and _expert_index(expert) != 0:
-        raise ValueError(f"expert={expert!r} given but the checkpoint has no ViTPose+ experts")
+        raise CheckpointError(f"expert={expert!r} given but the checkpoint has no ViTPose+ experts")
     out: dict[str, Tensor] = {}
     for k, v in sd.items():
         if k.startswith("backbone."):
@@ -217,7 +220,7 @@ def convert_official_state_dict(
         elif k.startswith("keypoint_head."):
             out["head.decoders.0." + k[len("keypoint_head.") :]] = v
     if "backbone.pos_embed" not in out or "head.decoders.0.final_layer.weight" not in out:
-        raise ValueError(
+        raise CheckpointError(
             "not a ViTPose checkpoint: expected backbone.pos_embed and keypoint_head.final_layer.weight "
             f"(found e.g. {sorted(sd)[:5]})"
         )
@@ -250,18 +253,18 @@ def infer_config(
     if num_heads is None:
         spec = next((s for s in VARIANTS.values() if s.embed_dim == c), None)
         if spec is None:
-            raise ValueError(f"embed dim {c} matches no published variant: pass num_heads")
+            raise CheckpointError(f"embed dim {c} matches no published variant: pass num_heads")
         num_heads = spec.num_heads
     if image_size is None:
         if n_tokens not in _GRIDS:
-            raise ValueError(
+            raise CheckpointError(
                 f"cannot tell the input size from {n_tokens} position tokens: pass image_size=(W, H)"
             )
         gh, gw = _GRIDS[n_tokens]
         image_size = (gw * patch, gh * patch)
     if layout is None:
         if k not in DEFAULT_LAYOUT_BY_K:
-            raise ValueError(f"no default layout for a {k}-channel head: pass layout=")
+            raise CheckpointError(f"no default layout for a {k}-channel head: pass layout=")
         layout = DEFAULT_LAYOUT_BY_K[k]
     deconv = "head.decoders.0.deconv_layers.0.weight"
     decoder = "classic" if deconv in state_dict else "simple"
@@ -282,12 +285,14 @@ def infer_config(
     )
     gw, gh = cfg.patch_grid
     if gw * gh != n_tokens:
-        raise ValueError(
+        raise CheckpointError(
             f"image_size {cfg.image_size} gives a {gh}x{gw} token grid but the checkpoint has "
             f"{n_tokens} tokens"
         )
     if decoder == "simple" and final.shape[-1] != 3:
-        raise ValueError(f"head without deconvolutions expects a 3x3 final conv, got {list(final.shape)}")
+        raise CheckpointError(
+            f"head without deconvolutions expects a 3x3 final conv, got {list(final.shape)}"
+        )
     return cfg
 
 
@@ -318,7 +323,7 @@ def load_official(
         k_layout = _layout_keypoints(layout)
         k = int(sd["head.decoders.0.final_layer.weight"].shape[0])
         if k_layout is not None and k_layout != k:
-            raise ValueError(
+            raise CheckpointError(
                 f"checkpoint head has {k} keypoints but layout {layout!r} has {k_layout}: "
                 "it is a checkpoint of another layout"
             )
@@ -327,7 +332,7 @@ def load_official(
     missing, unexpected = model.load_state_dict(sd, strict=False)
     missing = [m for m in missing if not m.endswith("num_batches_tracked")]
     if missing or unexpected:
-        raise ValueError(
+        raise CheckpointError(
             f"checkpoint does not match the inferred model: missing {missing}, unexpected {unexpected}"
         )
     return model.eval()
@@ -386,7 +391,7 @@ def init_backbone_from_mae(
         if k in target and v.shape != target[k].shape
     ]
     if bad:
-        raise ValueError("MAE checkpoint does not fit the backbone: " + "; ".join(bad[:5]))
+        raise CheckpointError("MAE checkpoint does not fit the backbone: " + "; ".join(bad[:5]))
     unexpected += [k for k in src if k not in target]
     loaded = [k for k in src if k in target]
     bb.load_state_dict({k: src[k] for k in loaded}, strict=False)
@@ -453,7 +458,7 @@ def load_pretrained(
     if pe is not None and pe.shape != target["backbone.pos_embed"].shape and pe.shape[-1] == cfg.embed_dim:
         grid = _src_grid(pe.shape[1] - 1)
         if grid is None:
-            raise ValueError(f"cannot resize a position embedding of {pe.shape[1] - 1} tokens")
+            raise CheckpointError(f"cannot resize a position embedding of {pe.shape[1] - 1} tokens")
         gw, gh = cfg.patch_grid
         src["backbone.pos_embed"] = resize_pos_embed(pe, (gh, gw), grid)
     if cfg.num_experts:
@@ -475,7 +480,7 @@ def load_pretrained(
             if backbone_only or d > 0:
                 unexpected += [f"head {d} ({k_ckpt} keypoints)"]
                 continue
-            raise ValueError(
+            raise CheckpointError(
                 f"checkpoint head has {k_ckpt} keypoints but the model has {cfg.num_keypoints} (layout "
                 f"{cfg.layout!r}): it is a checkpoint of another layout; pass backbone_only=True to load "
                 "only the backbone"
@@ -488,7 +493,7 @@ def load_pretrained(
         if k in target and v.shape != target[k].shape
     ]
     if bad:
-        raise ValueError("checkpoint does not fit the model: " + "; ".join(bad[:5]))
+        raise CheckpointError("checkpoint does not fit the model: " + "; ".join(bad[:5]))
     unexpected += [k for k in src if k not in target]
     loaded = [k for k in src if k in target]
     model.load_state_dict({k: src[k] for k in loaded}, strict=False)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 import os
 import time
@@ -32,6 +33,7 @@ import torch
 from torch import nn
 
 from hpefast._io import atomic_path, atomic_write_text, tensors_sha256
+from hpefast.errors import InputError
 from hpefast.translate._schema import get_schema, index_map
 
 FORMAT = "hpefast.translate.KeypointTranslator/1"
@@ -121,9 +123,9 @@ class KeypointTranslator:
         device: str | torch.device = "cpu",
     ):
         if not isinstance(hidden, int) or hidden <= 0:
-            raise ValueError(f"hidden must be a positive int, got {hidden!r}")
+            raise InputError(f"hidden must be a positive int, got {hidden!r}")
         if not isinstance(layers, int) or layers < 0:
-            raise ValueError(f"layers must be a non-negative int, got {layers!r}")
+            raise InputError(f"layers must be a non-negative int, got {layers!r}")
         self.src, self.dst = src, dst
         self.src_schema, self.dst_schema = get_schema(src), get_schema(dst)
         self.hidden, self.layers = hidden, layers
@@ -131,7 +133,7 @@ class KeypointTranslator:
         try:
             self.device = torch.device(device)
         except (RuntimeError, TypeError):
-            raise ValueError(f"unknown device {device!r}: use cpu, cuda or cuda:N") from None
+            raise InputError(f"unknown device {device!r}: use cpu, cuda or cuda:N") from None
         self.index_map = index_map(src, dst)
         torch_state = torch.random.get_rng_state()
         torch.manual_seed(self.seed)
@@ -163,23 +165,23 @@ class KeypointTranslator:
     def _check_src(self, src_keypoints: Any, boxes: Any) -> tuple[np.ndarray, np.ndarray]:
         kp = _as_array(src_keypoints, "src_keypoints")
         if kp.ndim != 3 or kp.shape[1:] != (self.num_src, 3):
-            raise ValueError(
+            raise InputError(
                 f"src_keypoints must have shape [N, {self.num_src}, 3] (x, y, score) for schema "
                 f"{self.src!r}, "
                 f"got {list(kp.shape)}"
             )
         if not np.isfinite(kp).all():
-            raise ValueError("src_keypoints contains NaN or inf")
+            raise InputError("src_keypoints contains NaN or inf")
         bx = _as_array(boxes, "boxes")
         if bx.ndim != 2 or bx.shape != (kp.shape[0], 4):
-            raise ValueError(
+            raise InputError(
                 f"boxes must have shape [N, 4] (x, y, w, h) with N={kp.shape[0]}, got {list(bx.shape)}"
             )
         if not np.isfinite(bx).all():
-            raise ValueError("boxes contains NaN or inf")
+            raise InputError("boxes contains NaN or inf")
         bad = np.flatnonzero(np.maximum(bx[:, 2], bx[:, 3]) <= 0)
         if len(bad):
-            raise ValueError(
+            raise InputError(
                 f"boxes must have a positive width or height; box {int(bad[0])} is {bx[bad[0]].tolist()}"
             )
         return kp, bx
@@ -222,21 +224,21 @@ class KeypointTranslator:
         kp, bx = self._check_src(src_keypoints, boxes)
         dst = _as_array(dst_keypoints, "dst_keypoints")
         if dst.ndim != 3 or dst.shape != (kp.shape[0], self.num_dst, 3):
-            raise ValueError(
+            raise InputError(
                 f"dst_keypoints must have shape [N, {self.num_dst}, 3] (x, y, visibility) for schema "
                 f"{self.dst!r} "
                 f"with N={kp.shape[0]} (the number of source poses), got {list(dst.shape)}"
             )
         vis = dst[..., 2]
         if np.isnan(vis).any():
-            raise ValueError("dst_keypoints visibility (column 2) contains NaN")
+            raise InputError("dst_keypoints visibility (column 2) contains NaN")
         labelled = vis > 0
         if not np.isfinite(dst[..., :2][labelled]).all():
-            raise ValueError("dst_keypoints has NaN or inf coordinates on labelled joints (v > 0)")
+            raise InputError("dst_keypoints has NaN or inf coordinates on labelled joints (v > 0)")
         if not labelled.any():
-            raise ValueError("dst_keypoints has no labelled joint (every v == 0): nothing to fit")
+            raise InputError("dst_keypoints has no labelled joint (every v == 0): nothing to fit")
         if steps < 0 or batch_size <= 0:
-            raise ValueError(
+            raise InputError(
                 f"steps must be >= 0 and batch_size > 0, got steps={steps}, batch_size={batch_size}"
             )
 
@@ -292,8 +294,12 @@ class KeypointTranslator:
                 k = (step % 100) + 1
                 history.append((step + 1, running / k))
                 if verbose:
-                    print(
-                        f"step {step + 1}/{steps}  loss {running / k:.5f}  ({time.perf_counter() - t0:.1f}s)"
+                    logging.getLogger("hpefast.translate").info(
+                        "step %d/%d  loss %.5f  (%.1fs)",
+                        step + 1,
+                        steps,
+                        running / k,
+                        time.perf_counter() - t0,
                     )
                 running = 0.0
         self.history = history
@@ -410,9 +416,9 @@ class KeypointTranslator:
         try:
             cfg = json.loads(cfg_file.read_text())
         except json.JSONDecodeError as exc:
-            raise ValueError(f"{cfg_file} is not valid JSON: {exc}") from exc
+            raise InputError(f"{cfg_file} is not valid JSON: {exc}") from exc
         if not isinstance(cfg, dict) or cfg.get("format") != FORMAT:
-            raise ValueError(f"{cfg_file} is not a KeypointTranslator config (format {FORMAT!r} expected)")
+            raise InputError(f"{cfg_file} is not a KeypointTranslator config (format {FORMAT!r} expected)")
         self = cls(
             cfg["src"],
             cfg["dst"],
@@ -425,7 +431,7 @@ class KeypointTranslator:
         )
         for key, schema in (("src_names", self.src_schema), ("dst_names", self.dst_schema)):
             if list(schema.names) != list(cfg[key]):
-                raise ValueError(
+                raise InputError(
                     f"{cfg_file}: the joints of schema {schema.name!r} changed since this translator "
                     "was saved"
                 )
@@ -444,7 +450,7 @@ class KeypointTranslator:
         try:
             self.net.load_state_dict(state)
         except RuntimeError as exc:
-            raise ValueError(f"{weights_file} does not match {cfg_file}: {exc}") from exc
+            raise InputError(f"{weights_file} does not match {cfg_file}: {exc}") from exc
         self.net.eval()
         self.fitted = bool(cfg.get("fitted", True))
         self.history = [tuple(h) for h in cfg.get("history", [])]

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from hpefast._reference.oks import mean_exp, oks_exponents
+from hpefast.errors import InputError
 from hpefast.translate._schema import get_schema, index_map, map_array
 
 __all__ = [
@@ -114,7 +115,7 @@ def _load_json(path: str | os.PathLike, what: str) -> Any:
     try:
         return json.loads(p.read_text())
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{what} {str(p)!r} is not valid JSON: {exc}") from exc
+        raise InputError(f"{what} {str(p)!r} is not valid JSON: {exc}") from exc
 
 
 def guess_schema(annotation: str | os.PathLike | dict | list) -> str:
@@ -135,7 +136,7 @@ def guess_schema(annotation: str | os.PathLike | dict | list) -> str:
         for name in list_schemas():
             if get_schema(name).names == names:
                 return name
-    raise ValueError(
+    raise InputError(
         f"{source}: cannot tell its keypoint schema from the categories' keypoint names; pass it explicitly"
     )
 
@@ -154,14 +155,14 @@ def guess_results_schema(results: str | os.PathLike | list, gt_schema: str | Non
     source = "<memory>" if isinstance(results, list) else str(results)
     data = results if isinstance(results, list) else _load_json(results, "predictions")
     if not isinstance(data, list):
-        raise ValueError(f"{source}: COCO results must be a json list of detections")
+        raise InputError(f"{source}: COCO results must be a json list of detections")
     sizes = {
         len(r["keypoints"]) for r in data if isinstance(r, dict) and isinstance(r.get("keypoints"), list)
     }
     if not sizes:
-        raise ValueError(f"{source}: no result with keypoints to tell the model's schema from; pass it")
+        raise InputError(f"{source}: no result with keypoints to tell the model's schema from; pass it")
     if len(sizes) > 1 or next(iter(sizes)) % 3:
-        raise ValueError(f"{source}: results with {sorted(sizes)} keypoint values: not one schema's 3K")
+        raise InputError(f"{source}: results with {sorted(sizes)} keypoint values: not one schema's 3K")
     k = next(iter(sizes)) // 3
     if gt_schema is not None and get_schema(gt_schema).num_keypoints == k:
         return gt_schema
@@ -169,8 +170,8 @@ def guess_results_schema(results: str | os.PathLike | list, gt_schema: str | Non
     if len(candidates) == 1:
         return candidates[0]
     if not candidates:
-        raise ValueError(f"{source}: no registered schema has {k} keypoints; pass the model's schema")
-    raise ValueError(
+        raise InputError(f"{source}: no registered schema has {k} keypoints; pass the model's schema")
+    raise InputError(
         f"{source}: {k} keypoints per result fit the schemas {candidates}: pass the model's schema"
     )
 
@@ -193,11 +194,11 @@ def read_ground_truth(
 
             heads = load_headboxes(headbox_file)
             if len(heads) != len(data):
-                raise ValueError(
+                raise InputError(
                     f"{headbox_file}: {len(heads)} head boxes for {len(data)} entries in {source}"
                 )
         return _read_mpii(data, sch, source, heads)
-    raise ValueError(
+    raise InputError(
         f"{source}: neither a COCO keypoint json (object with 'annotations') nor an MPII json (list)"
     )
 
@@ -208,7 +209,7 @@ def _read_coco(data: dict, sch: Any, source: str) -> GroundTruth:
     has_area = True
     for a in data["annotations"]:
         if not isinstance(a, dict) or "image_id" not in a or "keypoints" not in a:
-            raise ValueError(
+            raise InputError(
                 f"{source}: annotation {a.get('id') if isinstance(a, dict) else a!r} lacks image_id/keypoints"
             )
         has_area &= "area" in a
@@ -216,7 +217,7 @@ def _read_coco(data: dict, sch: Any, source: str) -> GroundTruth:
             continue
         kp = np.asarray(a["keypoints"], dtype=np.float64)
         if kp.size != 3 * k:
-            raise ValueError(
+            raise InputError(
                 f"{source}: annotation id {a.get('id')} has {kp.size} keypoint values, "
                 f"schema {sch.name!r} needs {3 * k}"
             )
@@ -225,7 +226,7 @@ def _read_coco(data: dict, sch: Any, source: str) -> GroundTruth:
             continue
         box = np.asarray(a.get("bbox", _extent(kp)), dtype=np.float64).reshape(-1)
         if box.shape != (4,):
-            raise ValueError(f"{source}: annotation id {a.get('id')} has a malformed bbox {a.get('bbox')!r}")
+            raise InputError(f"{source}: annotation id {a.get('id')} has a malformed bbox {a.get('bbox')!r}")
         area = float(a["area"]) if "area" in a else float(box[2] * box[3])
         rows.append((int(a["image_id"]), int(a.get("id", len(rows))), kp, box, area))
     return GroundTruth(
@@ -247,11 +248,11 @@ def _read_mpii(entries: list, sch: Any, source: str, heads: np.ndarray | None) -
     rows = []
     for i, e in enumerate(entries):
         if not isinstance(e, dict) or any(key not in e for key in ("image", "center", "scale", "joints")):
-            raise ValueError(f"{source}: MPII entry {i} lacks image/center/scale/joints")
+            raise InputError(f"{source}: MPII entry {i} lacks image/center/scale/joints")
         joints = np.asarray(e["joints"], dtype=np.float64)
         vis = np.asarray(e.get("joints_vis", np.ones(k)), dtype=np.float64).reshape(-1)
         if joints.shape != (k, 2) or vis.shape != (k,):
-            raise ValueError(
+            raise InputError(
                 f"{source}: MPII entry {i} needs joints [{k}, 2] and joints_vis [{k}] for schema {sch.name!r}"
             )
         kp = np.zeros((k, 3))
@@ -272,7 +273,7 @@ def _read_mpii(entries: list, sch: Any, source: str, heads: np.ndarray | None) -
         elif "headbox" in e:
             head = np.asarray(e["headbox"], dtype=np.float64)
             if head.shape != (2, 2):
-                raise ValueError(f"{source}: MPII entry {i} has a malformed headbox {e['headbox']!r}")
+                raise InputError(f"{source}: MPII entry {i} has a malformed headbox {e['headbox']!r}")
         else:
             head = np.full((2, 2), np.nan)
         stem = Path(str(e["image"])).stem
@@ -300,24 +301,24 @@ def read_predictions(
     source = "<memory>" if isinstance(results, list) else str(results)
     data = results if isinstance(results, list) else _load_json(results, "predictions")
     if not isinstance(data, list):
-        raise ValueError(f"{source}: COCO results must be a json list of detections")
+        raise InputError(f"{source}: COCO results must be a json list of detections")
     k = get_schema(schema).num_keypoints
     ids, kps, scores, boxes = [], [], [], []
     for i, r in enumerate(data):
         if not isinstance(r, dict) or "image_id" not in r or "keypoints" not in r:
-            raise ValueError(f"{source}: result {i} lacks image_id or keypoints")
+            raise InputError(f"{source}: result {i} lacks image_id or keypoints")
         if category_id is not None and int(r.get("category_id", category_id)) != category_id:
             continue
         kp = np.asarray(r["keypoints"], dtype=np.float64)
         if kp.size != 3 * k:
-            raise ValueError(
+            raise InputError(
                 f"{source}: result {i} (image_id {r['image_id']}) has {kp.size} keypoint values; "
                 f"a {schema!r} "
                 f"model gives {3 * k} (x, y, score for {k} joints): is --src right?"
             )
         kp = kp.reshape(k, 3)
         if not np.isfinite(kp).all():
-            raise ValueError(f"{source}: result {i} (image_id {r['image_id']}) has NaN or inf keypoints")
+            raise InputError(f"{source}: result {i} (image_id {r['image_id']}) has NaN or inf keypoints")
         ids.append(int(r["image_id"]))
         kps.append(kp)
         scores.append(float(r["score"]) if "score" in r else float(kp[:, 2].mean()))
@@ -349,21 +350,21 @@ def prediction_boxes(preds: Predictions, mode: str = "auto") -> tuple[np.ndarray
     result has one). Returns ``(boxes [P, 4], mode used)``; a translator must be used with the mode it
     was fitted with."""
     if mode not in ("auto", "bbox", "keypoints"):
-        raise ValueError(f"box mode must be 'auto', 'bbox' or 'keypoints', got {mode!r}")
+        raise InputError(f"box mode must be 'auto', 'bbox' or 'keypoints', got {mode!r}")
     has = np.isfinite(preds.bbox).all(axis=1) & (np.maximum(preds.bbox[:, 2], preds.bbox[:, 3]) > 0)
     if mode == "auto":
         mode = "bbox" if len(preds) and has.all() else "keypoints"
     if mode == "bbox":
         if not has.all():
             i = int(np.flatnonzero(~has)[0])
-            raise ValueError(f"{preds.source}: result {i} (image_id {preds.image_id[i]}) has no usable bbox")
+            raise InputError(f"{preds.source}: result {i} (image_id {preds.image_id[i]}) has no usable bbox")
         return preds.bbox.copy(), mode
     from hpefast.translate.synthetic import boxes_from_keypoints
 
     boxes = boxes_from_keypoints(preds.keypoints)
     bad = np.flatnonzero(np.maximum(boxes[:, 2], boxes[:, 3]) <= 0)
     if len(bad):
-        raise ValueError(f"{preds.source}: result {int(bad[0])} has all its keypoints at one point: no box")
+        raise InputError(f"{preds.source}: result {int(bad[0])} has all its keypoints at one point: no box")
     return boxes, mode
 
 
@@ -401,7 +402,7 @@ def match(
     is >= ``threshold`` (default 0.3 for OKS, 0.5 for IoU). Returns ``(gt_index [M], pred_index [M])``.
     """
     if method not in ("oks", "iou"):
-        raise ValueError(f"match method must be 'oks' or 'iou', got {method!r}")
+        raise InputError(f"match method must be 'oks' or 'iou', got {method!r}")
     shared = index_map(preds.schema, gt.schema) >= 0
     if method == "oks" and not shared.any():
         method = "iou"

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from hpefast.errors import InputError
 from hpefast.translate._schema import get_schema, index_map, map_array
 from hpefast.translate.pairs import GroundTruth, Predictions, match, prediction_boxes
 
@@ -46,10 +47,10 @@ def score_pckh(
     from hpefast.evaluation import pckh
 
     if gt.format != "mpii" or gt.headbox is None:
-        raise ValueError(f"{gt.source}: PCKh needs MPII ground truth with head boxes")
+        raise InputError(f"{gt.source}: PCKh needs MPII ground truth with head boxes")
     bad = ~np.isfinite(gt.headbox).all(axis=(1, 2))
     if bad.any():
-        raise ValueError(
+        raise InputError(
             f"{gt.source}: MPII entry {int(gt.ann_id[np.flatnonzero(bad)[0]])} has no head box; "
             "PCKh needs one "
             "per person (a 'headbox' key per entry, or --headboxes FILE)"
@@ -59,7 +60,7 @@ def score_pckh(
     pred[gt_index] = np.asarray(keypoints, dtype=np.float64)[pred_index, :, :2]
     visible = (gt.keypoints[..., 2] > 0) & np.asarray(joints, dtype=bool)[None]
     if n == 0 or not visible.any():
-        raise ValueError(
+        raise InputError(
             f"{gt.source}: no labelled joint to score among {int(np.sum(joints))} selected joints"
         )
     out = pckh(pred, gt.keypoints[..., :2], visible, gt.headbox, threshold=threshold)
@@ -79,11 +80,11 @@ def score_coco(
     from hpefast.evaluation import COCO, COCOeval
 
     if gt.coco is None:
-        raise ValueError(f"{gt.source}: OKS AP needs COCO-format ground truth")
+        raise InputError(f"{gt.source}: OKS AP needs COCO-format ground truth")
     joints = np.asarray(joints, dtype=bool)
     sel = np.flatnonzero(joints)
     if len(sel) == 0:
-        raise ValueError("no joints selected for OKS AP")
+        raise InputError("no joints selected for OKS AP")
     sigmas = np.asarray(get_schema(gt.schema).sigmas, dtype=np.float64)[sel]
     data = dict(gt.coco)
     anns = []
@@ -159,13 +160,13 @@ def evaluate_translation(
     """
     src, dst = preds.schema, gt.schema
     if translator is not None and (translator.src, translator.dst) != (src, dst):
-        raise ValueError(
+        raise InputError(
             f"the translator maps {translator.src!r} -> {translator.dst!r}, but the predictions are {src!r} "
             f"and the ground truth {dst!r}"
         )
     shared = index_map(src, dst) >= 0
     if not shared.any():
-        raise ValueError(f"schemas {src!r} and {dst!r} share no joint: nothing to score without a translator")
+        raise InputError(f"schemas {src!r} and {dst!r} share no joint: nothing to score without a translator")
     assignment = match(gt, preds, match_method, match_threshold)
     names = get_schema(dst).names
     rows: list[dict[str, Any]] = []
