@@ -14,13 +14,12 @@ over frames: Horn's quaternion method, whose top eigenvalue s1 + s2 + sign(det H
 observation) builds the reflection fix in and is known in closed form. The few frames it flags as
 ill-conditioned (degenerate or collinear poses, a nearly repeated top eigenvalue) are solved again by SVD
 exactly as the reference. The 3x3 algebra is float64 whatever the input dtype; the [N, J, 3] work stays in
-the input dtype, in chunks of 8192 frames spread over CPU threads.
+the input dtype, in chunks of 8192 frames.
 """
 
 from __future__ import annotations
 
 import math
-from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 from typing import Any, TypeVar
 
@@ -199,29 +198,16 @@ def p_mpjpe(pred: Array, gt: Array) -> Array:
     j = p.shape[-2]
     p2, g2 = p.reshape(-1, j, 3), g.reshape(-1, j, 3)
     out = torch.empty(p2.shape[0], dtype=p.dtype, device=p.device)
-    starts = range(0, p2.shape[0], _CHUNK)
-
-    def work(first: int) -> None:
-        for s in starts[first::workers]:
-            out[s : s + _CHUNK] = _p_mpjpe_chunk(p2[s : s + _CHUNK], g2[s : s + _CHUNK])
-
-    if p.device.type != "cpu":
-        workers = 1
-        work(0)
-        return _out(out.reshape(lead), is_np)
-    # CPU: chunks in parallel Python threads (torch releases the GIL), one intra-op torch thread each. A
-    # chunk is a few hundred small ops, too small for intra-op threads; on a shared machine intra-op thread
-    # contention made them several times slower (47 s vs 18 s for numpy at 1M frames, 2 threads, load 12).
+    # On the CPU one intra-op torch thread: a chunk is a few hundred small ops, too small to gain from
+    # threads, and on a shared machine intra-op thread contention made them several times slower (47 s vs
+    # 18 s for numpy at 1M frames, 2 threads, load 12). Python threads over chunks gained nothing either
+    # (the numpy 3x3 algebra holds the GIL between its many small calls).
     old = torch.get_num_threads()
-    workers = max(1, min(old, len(starts)))
-    torch.set_num_threads(1)
+    if p.device.type == "cpu":
+        torch.set_num_threads(1)
     try:
-        if workers == 1:
-            work(0)
-        else:
-            with ThreadPoolExecutor(workers) as pool:
-                for f in [pool.submit(work, i) for i in range(workers)]:
-                    f.result()
+        for s in range(0, p2.shape[0], _CHUNK):
+            out[s : s + _CHUNK] = _p_mpjpe_chunk(p2[s : s + _CHUNK], g2[s : s + _CHUNK])
     finally:
         torch.set_num_threads(old)
     return _out(out.reshape(lead), is_np)
