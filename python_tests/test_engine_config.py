@@ -236,3 +236,18 @@ def test_codec_lives_in_the_model_section():
         load_config("tiny-synthetic", ["test.decode=dark"])
     with pytest.raises(ConfigError, match=r"codec\.input_size \(10, 10\) does not match"):
         load_config("tiny-synthetic", ["model.codec.input_size=[10, 10]"])
+
+
+def test_readme_config_example_is_valid(tmp_path):
+    """The custom-data YAML of the README loads as written and resolves ViTPose-S's published values."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = readme.split("# my_union21.yaml", 1)[1].split("\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "my_union21.yaml"
+    path.write_text(block)
+    cfg = load_config(path)
+    assert _published(cfg) == PUBLISHED["s"]
+    assert [d.name for d in cfg.data.datasets] == ["coco", "mpii"]
+    assert cfg.data.datasets[1].mpii_gt == "mpii/annotations/mpii_gt_val.mat"
+    assert cfg.model.codec.decoder == "dark_udp" and cfg.model.layout == "union21"
