@@ -225,45 +225,50 @@ def procrustes_align(pred: Array, gt: Array) -> Array:
     return _out(aligned.reshape(shape), is_np)
 
 
-def _centring(j: int, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """(average [J*3, 3], spread [3, J*3]): centroid = flat @ average, centred = flat - centroid @ spread.
-    Two small GEMMs (one fused with the subtraction) are cheaper than a mean over joints and a broadcast."""
-    eye = torch.eye(3, dtype=dtype, device=device)
-    spread = eye.repeat(1, j)
-    return spread.t() / j, spread
+def _centring(j: int, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, ...]:
+    """(order, average [3*J, 3], spread [3, 3*J]) for coordinate-planar rows: ``flat[:, order]`` holds all x,
+    then all y, then all z; centroid = planar @ average, centred = planar - centroid @ spread. Two small
+    GEMMs (one fused with the subtraction) are cheaper than a mean over joints and a broadcast, and the
+    planar layout makes the 3x3 ``bmm`` and the per-joint error loops contiguous."""
+    order = torch.arange(3 * j, device=device).reshape(j, 3).t().reshape(-1)
+    spread = torch.eye(3, dtype=dtype, device=device).repeat_interleave(j, dim=1)
+    return order, spread.t() / j, spread
 
 
 def _p_mpjpe_chunk(p: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
     n, j = p.shape[:2]
-    average, spread = _centring(j, p.dtype, p.device)
-    gf, pf = g.reshape(n, 3 * j), p.reshape(n, 3 * j)
+    order, average, spread = _centring(j, p.dtype, p.device)
+    gf, pf = g.reshape(n, 3 * j).index_select(1, order), p.reshape(n, 3 * j).index_select(1, order)
     mu_x, mu_y = gf @ average, pf @ average
     # a NaN or inf anywhere in a frame shows in its centroid: one cheap check instead of a pass over the data
     if not bool(torch.isfinite(mu_x).all() & torch.isfinite(mu_y).all()):
         _check_finite(p, "p_mpjpe", "pred")
         _check_finite(g, "p_mpjpe", "gt")
         raise ValueError("p_mpjpe: pred or gt holds values too large to average (overflow)")
-    x0 = torch.addmm(gf, mu_x, spread, alpha=-1.0).reshape(n, j, 3)
-    y0 = torch.addmm(pf, mu_y, spread, alpha=-1.0).reshape(n, j, 3)
-    rot, scale = _similarity(x0, y0)
-    sr = (rot * scale[:, None, None]).unsqueeze(1)  # [n, 1, 3, 3]
+    x0 = torch.addmm(gf, mu_x, spread, alpha=-1.0).reshape(n, 3, j)  # [n, 3, J] coordinate planes
+    y0 = torch.addmm(pf, mu_y, spread, alpha=-1.0).reshape(n, 3, j)
+    rot, scale = _similarity(x0, y0, planar=True)
+    sr = (rot * scale[:, None, None]).unsqueeze(-1)  # [n, 3, 3, 1]
     # per joint |x0 - s y0 R| with fused multiply-adds on the coordinate planes (cheaper than a batched
     # 17x3 @ 3x3 matmul and a norm)
     sq = None
     for c in range(3):
-        e = torch.addcmul(x0[..., c], y0[..., 0], sr[..., 0, c], value=-1.0)
-        e = torch.addcmul(e, y0[..., 1], sr[..., 1, c], value=-1.0)
-        e = torch.addcmul(e, y0[..., 2], sr[..., 2, c], value=-1.0)
+        e = torch.addcmul(x0[:, c], y0[:, 0], sr[:, 0, c], value=-1.0)
+        e = torch.addcmul(e, y0[:, 1], sr[:, 1, c], value=-1.0)
+        e = torch.addcmul(e, y0[:, 2], sr[:, 2, c], value=-1.0)
         sq = e * e if sq is None else torch.addcmul(sq, e, e)
     return sq.sqrt_().mean(-1)
 
 
-def _similarity(x0: torch.Tensor, y0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _similarity(
+    x0: torch.Tensor, y0: torch.Tensor, planar: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Rotation R [n, 3, 3] (applied as ``y0 @ R``) and scale [n] minimising ||s y0 R - x0|| for centred
     [n, J, 3] point sets; both in the dtype of the inputs. Frames the closed form flags as ill-conditioned
     (degenerate or nearly so) are solved again by SVD, exactly as the reference does."""
     n = x0.shape[0]
-    h = torch.bmm(x0.transpose(1, 2), y0).double()  # [n, 3, 3] = U S V^T
+    # H = X0^T Y0 [n, 3, 3] = U S V^T; ``planar``: x0, y0 are [n, 3, J] coordinate planes
+    h = (torch.bmm(x0, y0.transpose(1, 2)) if planar else torch.bmm(x0.transpose(1, 2), y0)).double()
     hc = h.reshape(n, 9).t().contiguous().unbind(0)  # h[i][j] -> hc[3 * i + j], contiguous [n] each
     if h.device.type == "cpu":
         hn = tuple(x.numpy() for x in hc)
