@@ -278,9 +278,19 @@ def test_flip_heatmaps(device, rng):
 
 
 def test_flip_heatmaps_autograd():
-    hm = torch.rand(1, 3, 4, 5, requires_grad=True)
-    flip_heatmaps(hm, [0, 2, 1], shift=True).sum().backward()
-    assert hm.grad is not None and hm.grad.shape == hm.shape
+    """out[k, y, x] = hm[flip[k], y, w-1-x] (then the shift copies column 0): the gradient of sum(out * g)
+    is g moved back through the same permutation and mirror, with column 0's two uses added up."""
+    hm = torch.rand(1, 3, 4, 5, dtype=torch.float64, requires_grad=True)
+    g = torch.rand(1, 3, 4, 5, dtype=torch.float64)
+    (flip_heatmaps(hm, [0, 2, 1], shift=False) * g).sum().backward()
+    torch.testing.assert_close(hm.grad, g[:, [0, 2, 1]].flip(-1), rtol=0, atol=0)
+    hm.grad = None
+    (flip_heatmaps(hm, [0, 2, 1], shift=True) * g).sum().backward()
+    shifted = torch.zeros_like(g)
+    shifted[..., :-1] = g[..., 1:]  # flipped[x] feeds out[x + 1]
+    shifted[..., 0] += g[..., 0]  # and flipped[0] also feeds out[0]
+    torch.testing.assert_close(hm.grad, shifted[:, [0, 2, 1]].flip(-1), rtol=0, atol=0)
+    assert torch.autograd.gradcheck(lambda x: flip_heatmaps(x, [0, 2, 1], shift=True), (hm,))
 
 
 # --------------------------------------------------------------------------------------------------
