@@ -251,15 +251,6 @@ def _mpii_config(paths, out: Path, *overrides: str, mpii_gt: bool = True, val_an
     )
 
 
-# Needs engine/builders.py to pass DatasetConfig.mpii_gt to MpiiDataset(headbox_file=...) and to call
-# validation.require_headboxes on pckh validation sets (see /work/notes/issue-10-realdata.md); strict, so
-# the markers must go when that lands.
-_NEEDS_BUILDERS = pytest.mark.xfail(
-    strict=True, reason="engine/builders.py does not pass data.datasets[*].mpii_gt to MpiiDataset yet"
-)
-
-
-@_NEEDS_BUILDERS
 def test_training_on_real_format_mpii_validates(real_format_synth, tmp_path):
     """Before: the run crashed at its first validation (no head boxes) and wrote no model. Now the official
     .mat (``mpii_gt``) feeds validation, and the PCKh equals the one of the same json with its head boxes
@@ -281,7 +272,6 @@ def test_training_on_real_format_mpii_validates(real_format_synth, tmp_path):
     assert inline.validate()["mpii"] == pytest.approx(pckh, abs=1e-9)
 
 
-@_NEEDS_BUILDERS
 def test_training_without_head_boxes_fails_before_the_first_step(real_format_synth, tmp_path):
     from hpefast.engine.trainer import Trainer
 

@@ -65,7 +65,14 @@ def _check_exists(path: str, what: str) -> None:
 
 
 def _make(
-    d: DatasetConfig, ann: str, images: str, boxes: str | None, train: bool, cfg: TrainConfig, did: int
+    d: DatasetConfig,
+    ann: str,
+    images: str,
+    boxes: str | None,
+    train: bool,
+    cfg: TrainConfig,
+    did: int,
+    val: bool = False,
 ):
     from hpefast.data import CocoKeypointDataset, MpiiDataset
 
@@ -82,7 +89,12 @@ def _make(
             raise InputError(
                 f"dataset {d.name!r}: format 'mpii' reads the MPII schema, got schema {d.schema!r}"
             )
-        return MpiiDataset(ann, images, **common)
+        # head boxes for PCKh: the official mpii_gt_val.mat (the real mpii_val.json has none); only the
+        # validation split needs them
+        headboxes = resolve_path(cfg.data.root, d.mpii_gt) if val and d.mpii_gt else None
+        if headboxes is not None:
+            _check_exists(headboxes, f"dataset {d.name!r}: mpii_gt")
+        return MpiiDataset(ann, images, headbox_file=headboxes, **common)
     kwargs: dict[str, Any] = dict(schema=d.schema, **common)
     if boxes is not None:
         kwargs.update(boxes=boxes, score_threshold=d.box_score_threshold)
@@ -120,8 +132,12 @@ def build_datasets(cfg: TrainConfig, train: bool = True, val: bool = True) -> li
             if boxes is not None:
                 _check_exists(boxes, f"dataset {d.name!r}: val_boxes")
             layout_index(layout.name, d.schema)
-            e.val = _make(d, ann, img, boxes, False, cfg, did)
+            e.val = _make(d, ann, img, boxes, False, cfg, did, val=True)
             e.val_ann = ann
+            if d.metric == "pckh":  # fail before step 1, not at the first validation
+                from hpefast.engine.validation import require_headboxes
+
+                require_headboxes(e.val, f"dataset {d.name!r}")
             if cfg.data.max_val_samples is not None and len(e.val) > cfg.data.max_val_samples:
                 e.val = _Head(e.val, cfg.data.max_val_samples)
         for split in (e.train, e.val):

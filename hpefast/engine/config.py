@@ -82,7 +82,8 @@ class DatasetConfig(Section):
     ``mpii_gt``: the official ``mpii_gt_val.mat`` (head boxes and visibility of the validation set), needed
     for PCKh when the validation json has no head boxes (the real ``mpii_val.json`` has none).
     ``strict``: stop at the first malformed annotation or unreadable image (True) or skip them with one
-    summary warning (False).
+    summary warning (False). ``max_image_pixels``: decompression-bomb limit, checked from the image header
+    before decoding (``hpefast.data.images.DEFAULT_MAX_IMAGE_PIXELS``).
     """
 
     name: str = "coco"
@@ -99,6 +100,9 @@ class DatasetConfig(Section):
     use_area: StrictBool = True  # COCOeval area ranges (False for sets without ``area``, e.g. AIC, CrowdPose)
     box_score_threshold: float = 0.0
     strict: StrictBool = True
+    max_image_pixels: int | None = (
+        2**28
+    )  # images with more pixels are refused before decoding; None: no limit
 
     model_config = {**Section.model_config, "populate_by_name": True}
 
