@@ -251,3 +251,13 @@ def test_readme_config_example_is_valid(tmp_path):
     assert [d.name for d in cfg.data.datasets] == ["coco", "mpii"]
     assert cfg.data.datasets[1].mpii_gt == "mpii/annotations/mpii_gt_val.mat"
     assert cfg.model.codec.decoder == "dark_udp" and cfg.model.layout == "union21"
+
+
+def test_dataset_limits_follow_the_data_defaults():
+    from hpefast.data.images import DEFAULT_MAX_IMAGE_PIXELS
+    from hpefast.engine.config import DatasetConfig
+
+    d = DatasetConfig()
+    assert d.max_image_pixels == DEFAULT_MAX_IMAGE_PIXELS and d.strict is True and d.mpii_gt is None
+    with pytest.raises(ConfigError, match=r"data\.datasets\.0\.strict: expected true or false"):
+        from_dict(TrainConfig, {"data": {"datasets": [{"strict": "no"}]}})
