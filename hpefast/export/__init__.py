@@ -24,6 +24,8 @@ _NAMES = {
     "BatchProfile": "hpefast.export.trt_engine",
     "import_tensorrt": "hpefast.export.trt_engine",
     "ExportInfo": "hpefast.export.metadata",
+    "fold_batchnorm": "hpefast.export.fold",
+    "count_batchnorm": "hpefast.export.fold",
 }
 
 __all__ = sorted(_NAMES)

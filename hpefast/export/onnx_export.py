@@ -114,6 +114,7 @@ def export_onnx_model(
     batch: str | int = "dynamic",
     dataset_id: int | None = None,
     dynamo: bool = True,
+    fold_bn: bool = True,
 ) -> Any:
     """Export ``model`` and return the checked ``onnx.ModelProto`` (nothing written).
 
@@ -133,6 +134,10 @@ def export_onnx_model(
         raise InputError(f"dataset_id must be in [0, {num_datasets}) for this model, got {dataset_id}")
 
     net = copy.deepcopy(model).cpu().float().eval()
+    if fold_bn:
+        from hpefast.export.fold import fold_batchnorm
+
+        net = fold_batchnorm(net)
     use_plain_attention(net)
     if fp16:
         net = net.half()
@@ -205,6 +210,7 @@ def to_onnx(
     *,
     dataset_id: int | None = None,
     dynamo: bool = True,
+    fold_bn: bool = True,
 ) -> Path:
     """Export a hpefast heatmap model to an ONNX file and check it with ``onnx.checker``.
 
@@ -217,6 +223,8 @@ def to_onnx(
         batch: ``"dynamic"`` (default) or a fixed batch size.
         dataset_id: for multi-dataset models (per-dataset heads or experts): the head baked into the graph.
         dynamo: use the ``torch.export``-based exporter (default) or the TorchScript one.
+        fold_bn: fold every BatchNorm that follows a convolution into it first
+            (:func:`hpefast.export.fold_batchnorm`; default): no BatchNormalization node in the graph.
 
     Graph: ``images`` float32 [B, 3, H, W] (ImageNet-normalised RGB crops) -> ``heatmaps`` float32
     [B, K, h, w]. The file's ``metadata_props`` carry :class:`~hpefast.export.metadata.ExportInfo`
@@ -229,7 +237,7 @@ def to_onnx(
 
     path = Path(path)
     proto = export_onnx_model(
-        model, opset=opset, fp16=fp16, batch=batch, dataset_id=dataset_id, dynamo=dynamo
+        model, opset=opset, fp16=fp16, batch=batch, dataset_id=dataset_id, dynamo=dynamo, fold_bn=fold_bn
     )
     if proto.ByteSize() < PROTOBUF_LIMIT:
         atomic_write_bytes(path, serialize_onnx_with_checksum(proto))
