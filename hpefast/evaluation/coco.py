@@ -38,10 +38,6 @@ def _is_array_like(obj: Any) -> bool:
     return hasattr(obj, "__iter__") and hasattr(obj, "__len__") and not isinstance(obj, str)
 
 
-def _load_json(path: str | os.PathLike, what: str) -> Any:
-    return read_json(path, what)
-
-
 class _Index:
     """pycocotools' id indexes of one COCO object."""
 
