@@ -25,6 +25,8 @@ from typing import TypeVar
 import numpy as np
 import torch
 
+from hpefast.errors import InputError
+
 __all__ = [
     "H36MCamera",
     "H36M_CAMERAS",
@@ -203,16 +205,16 @@ H36M_CAMERAS: dict[str, tuple[H36MCamera, ...]] = _build()
 def get_camera(subject: str, camera: int | str) -> H36MCamera:
     """The camera of ``subject`` by index (0..3) or id ("54138969"); ValueError naming what is missing."""
     if subject not in H36M_CAMERAS:
-        raise ValueError(f"no Human3.6M cameras for subject {subject!r}; known: {sorted(H36M_CAMERAS)}")
+        raise InputError(f"no Human3.6M cameras for subject {subject!r}; known: {sorted(H36M_CAMERAS)}")
     cams = H36M_CAMERAS[subject]
     if isinstance(camera, str) and not camera.isdigit():
-        raise ValueError(f"camera must be an index 0..3 or an id {list(H36M_CAMERA_IDS)}, got {camera!r}")
+        raise InputError(f"camera must be an index 0..3 or an id {list(H36M_CAMERA_IDS)}, got {camera!r}")
     key = str(camera)
     if key in H36M_CAMERA_IDS:
         return cams[H36M_CAMERA_IDS.index(key)]
     if isinstance(camera, int) and not isinstance(camera, bool) and 0 <= camera < len(cams):
         return cams[camera]
-    raise ValueError(f"subject {subject}: no camera {camera!r} (indices 0..3 or ids {list(H36M_CAMERA_IDS)})")
+    raise InputError(f"subject {subject}: no camera {camera!r} (indices 0..3 or ids {list(H36M_CAMERA_IDS)})")
 
 
 # ------------------------------------------------------------------------------------------ geometry
@@ -236,7 +238,7 @@ def _like(value, ref):
 def _check_last(x, n: int, name: str, arg: str) -> None:
     _lib(x)
     if x.ndim < 1 or x.shape[-1] != n:
-        raise ValueError(
+        raise InputError(
             f"{name}: {arg} must have {n} values in its last dimension, got shape {tuple(x.shape)}"
         )
     if isinstance(x, np.ndarray) and not np.issubdtype(x.dtype, np.floating):
@@ -324,7 +326,7 @@ def normalize_screen_coordinates(x: Array, w: int, h: int) -> Array:
     (VideoPose3D). The inverse is :func:`image_coordinates`."""
     _check_last(x, 2, "normalize_screen_coordinates", "x")
     if w <= 0 or h <= 0:
-        raise ValueError(f"normalize_screen_coordinates: image size must be positive, got w={w}, h={h}")
+        raise InputError(f"normalize_screen_coordinates: image size must be positive, got w={w}, h={h}")
     return x / w * 2 - _like([1.0, h / w], x)
 
 
@@ -332,5 +334,5 @@ def image_coordinates(x: Array, w: int, h: int) -> Array:
     """Normalised screen coordinates [..., 2] -> pixels; inverse of :func:`normalize_screen_coordinates`."""
     _check_last(x, 2, "image_coordinates", "x")
     if w <= 0 or h <= 0:
-        raise ValueError(f"image_coordinates: image size must be positive, got w={w}, h={h}")
+        raise InputError(f"image_coordinates: image size must be positive, got w={w}, h={h}")
     return (x + _like([1.0, h / w], x)) * w / 2

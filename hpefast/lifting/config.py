@@ -16,6 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from hpefast.errors import ConfigError
 from hpefast.lifting.h36m import TEST_SUBJECTS, TRAIN_SUBJECTS, canonical_action
 
 __all__ = [
@@ -30,7 +31,7 @@ __all__ = [
 ]
 
 
-class LiftConfigError(ValueError):
+class LiftConfigError(ConfigError):
     """A lifting config key or value is wrong; the message names the key path."""
 
 

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from hpefast._io import atomic_path
+from hpefast.errors import AnnotationError, InputError
 from hpefast.lifting.cameras import H36M_CAMERAS, H36MCamera, normalize_screen_coordinates, world_to_camera
 from hpefast.lifting.h36m import H36M_32_TO_17, H36M_LEFT, H36M_RIGHT, canonical_action
 
@@ -81,16 +82,16 @@ def _load_npz(path: str | os.PathLike, key: str) -> tuple[Any, Any]:
     try:
         data = np.load(path, allow_pickle=True)
     except Exception as exc:
-        raise ValueError(f"{path}: not a readable npz file ({exc})") from None
+        raise AnnotationError(f"{path}: not a readable npz file ({exc})") from None
     with data:
         if key not in data.files:
-            raise ValueError(f"{path}: no {key!r} array (has {data.files}); not a VideoPose3D file")
+            raise AnnotationError(f"{path}: no {key!r} array (has {data.files}); not a VideoPose3D file")
         value = data[key]
         meta = data["metadata"] if "metadata" in data.files else None
         value = value.item() if value.dtype == object and value.shape == () else value
         meta = meta.item() if meta is not None and meta.dtype == object and meta.shape == () else meta
     if not isinstance(value, dict):
-        raise ValueError(f"{path}: {key!r} must be a dict of subjects, got {type(value).__name__}")
+        raise AnnotationError(f"{path}: {key!r} must be a dict of subjects, got {type(value).__name__}")
     return value, meta
 
 
@@ -101,17 +102,17 @@ def load_positions_3d(path: str | os.PathLike) -> dict[str, dict[str, np.ndarray
     out: dict[str, dict[str, np.ndarray]] = {}
     for subject, actions in raw.items():
         if not isinstance(actions, Mapping):
-            raise ValueError(f"{path}: positions_3d[{subject!r}] must be a dict of actions")
+            raise AnnotationError(f"{path}: positions_3d[{subject!r}] must be a dict of actions")
         out[str(subject)] = {}
         for action, pos in actions.items():
             pos = np.asarray(pos)
             where = f"{path}: positions_3d[{subject!r}][{action!r}]"
             if pos.ndim != 3 or pos.shape[-1] != 3 or pos.shape[1] not in (17, 32):
-                raise ValueError(f"{where} must be [T, 17 or 32, 3], got shape {pos.shape}")
+                raise AnnotationError(f"{where} must be [T, 17 or 32, 3], got shape {pos.shape}")
             if pos.shape[1] == 32:
                 pos = pos[:, list(H36M_32_TO_17)]
             if not np.all(np.isfinite(pos)):
-                raise ValueError(f"{where} contains NaN or inf")
+                raise AnnotationError(f"{where} contains NaN or inf")
             out[str(subject)][str(action)] = pos.astype(np.float32)
     return out
 
@@ -126,7 +127,7 @@ def load_positions_2d(
     out: dict[str, dict[str, list[np.ndarray]]] = {}
     for subject, actions in raw.items():
         if not isinstance(actions, Mapping):
-            raise ValueError(f"{path}: positions_2d[{subject!r}] must be a dict of actions")
+            raise AnnotationError(f"{path}: positions_2d[{subject!r}] must be a dict of actions")
         out[str(subject)] = {}
         for action, cams in actions.items():
             where = f"{path}: positions_2d[{subject!r}][{action!r}]"
@@ -137,9 +138,11 @@ def load_positions_2d(
             for i, kp in enumerate(cams):
                 kp = np.asarray(kp)
                 if kp.ndim != 3 or kp.shape[1] != 17 or kp.shape[2] not in (2, 3):
-                    raise ValueError(f"{where}[camera {i}] must be [T, 17, 2 or 3], got shape {kp.shape}")
+                    raise AnnotationError(
+                        f"{where}[camera {i}] must be [T, 17, 2 or 3], got shape {kp.shape}"
+                    )
                 if not np.all(np.isfinite(kp)):
-                    raise ValueError(f"{where}[camera {i}] contains NaN or inf")
+                    raise AnnotationError(f"{where}[camera {i}] contains NaN or inf")
                 arrays.append(kp.astype(np.float32))
             out[str(subject)][str(action)] = arrays
     return out, meta
@@ -148,7 +151,7 @@ def load_positions_2d(
 def _save(path: str | os.PathLike, **arrays: Any) -> Path:
     path = Path(path)
     if path.suffix != ".npz":
-        raise ValueError(f"{path}: the file name must end in .npz")
+        raise AnnotationError(f"{path}: the file name must end in .npz")
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.savez_compressed(f, **{k: np.array(v, dtype=object) for k, v in arrays.items()})
     return path
@@ -196,41 +199,43 @@ def load_sequences(
         p2, _ = load_positions_2d(positions_2d)
     subjects = list(subjects)
     if not subjects:
-        raise ValueError("load_sequences: subjects is empty")
+        raise InputError("load_sequences: subjects is empty")
     keep_actions = None if actions is None else {canonical_action(a) for a in actions}
     cams = None if cameras is None else [int(c) for c in cameras]
     out: list[Sequence] = []
     for subject in subjects:
         if subject not in p3:
-            raise ValueError(f"subject {subject!r} is not in the 3D data (has {sorted(p3)})")
+            raise AnnotationError(f"subject {subject!r} is not in the 3D data (has {sorted(p3)})")
         if subject not in p2:
-            raise ValueError(f"subject {subject!r} is not in the 2D data (has {sorted(p2)})")
+            raise AnnotationError(f"subject {subject!r} is not in the 2D data (has {sorted(p2)})")
         if subject not in camera_table:
-            raise ValueError(f"subject {subject!r} has no cameras (known: {sorted(camera_table)})")
+            raise AnnotationError(f"subject {subject!r} has no cameras (known: {sorted(camera_table)})")
         cam_params = camera_table[subject]
         chosen = [a for a in p3[subject] if keep_actions is None or canonical_action(a) in keep_actions]
         if keep_actions is not None:
             found = {canonical_action(a) for a in chosen}
             missing = sorted(keep_actions - found)
             if missing:
-                raise ValueError(f"subject {subject!r}: no sequence of action(s) {missing} in the 3D data")
+                raise AnnotationError(
+                    f"subject {subject!r}: no sequence of action(s) {missing} in the 3D data"
+                )
         for action in chosen:
             if action not in p2[subject]:
-                raise ValueError(
+                raise AnnotationError(
                     f"action {action!r} of subject {subject!r} is in the 3D data but not in the 2D data"
                 )
             world = np.asarray(p3[subject][action], np.float64)
             kps = p2[subject][action]
             for c in range(len(cam_params)) if cams is None else cams:
                 if not 0 <= c < len(cam_params):
-                    raise ValueError(f"camera index {c} out of range 0..{len(cam_params) - 1}")
+                    raise AnnotationError(f"camera index {c} out of range 0..{len(cam_params) - 1}")
                 if c >= len(kps):
-                    raise ValueError(
+                    raise AnnotationError(
                         f"positions_2d[{subject!r}][{action!r}] has {len(kps)} cameras, no camera {c}"
                     )
                 kp = np.asarray(kps[c])
                 if kp.shape[0] < world.shape[0]:
-                    raise ValueError(
+                    raise AnnotationError(
                         f"positions_2d[{subject!r}][{action!r}][camera {c}] has {kp.shape[0]} frames, fewer "
                         f"than the {world.shape[0]} frames of the 3D data"
                     )

@@ -15,6 +15,7 @@ from typing import TypeVar
 import numpy as np
 import torch
 
+from hpefast.errors import InputError
 from hpefast.keypoints.h36m import H36M_LEFT, H36M_NAMES, H36M_PARENTS, H36M_RIGHT, H36M_SCHEMA
 
 __all__ = [
@@ -84,7 +85,7 @@ def canonical_action(name: str) -> str:
     base = re.sub(r"[ _]*\d+$", "", name.strip())
     base = _ALIASES.get(base, base)
     if base not in H36M_ACTIONS:
-        raise ValueError(f"unknown Human3.6M action {name!r}; actions: {list(H36M_ACTIONS)}")
+        raise InputError(f"unknown Human3.6M action {name!r}; actions: {list(H36M_ACTIONS)}")
     return base
 
 
@@ -99,11 +100,11 @@ def action_table(errors, actions: Sequence[str]) -> dict[str, float]:
         else np.asarray(errors, np.float64)
     )
     if err.ndim != 1:
-        raise ValueError(f"action_table: errors must be [N] (one value per frame), got shape {err.shape}")
+        raise InputError(f"action_table: errors must be [N] (one value per frame), got shape {err.shape}")
     if len(actions) != err.shape[0]:
-        raise ValueError(f"action_table: {err.shape[0]} errors but {len(actions)} action names")
+        raise InputError(f"action_table: {err.shape[0]} errors but {len(actions)} action names")
     if not np.all(np.isfinite(err)):
-        raise ValueError("action_table: errors contain NaN or inf")
+        raise InputError("action_table: errors contain NaN or inf")
     canon = np.array([canonical_action(a) for a in actions]) if len(actions) else np.array([], dtype=str)
     table: dict[str, float] = {}
     for act in H36M_ACTIONS:
@@ -149,19 +150,19 @@ def to_h36m(keypoints: Array, src: str = "coco", scores: Array | None = None):
     """
     k_src = {"coco": 17, "union21": 21}
     if src not in k_src:
-        raise ValueError(f"to_h36m: src must be one of {sorted(k_src)}, got {src!r}")
+        raise InputError(f"to_h36m: src must be one of {sorted(k_src)}, got {src!r}")
     is_t = isinstance(keypoints, torch.Tensor)
     if not (is_t or isinstance(keypoints, np.ndarray)):
         raise TypeError(
             f"to_h36m: keypoints must be a numpy array or torch tensor, got {type(keypoints).__name__}"
         )
     if keypoints.ndim < 2 or keypoints.shape[-2] != k_src[src]:
-        raise ValueError(
+        raise InputError(
             f"to_h36m: keypoints must be [..., {k_src[src]}, C] for src={src!r}, "
             f"got shape {tuple(keypoints.shape)}"
         )
     if scores is not None and tuple(scores.shape) != tuple(keypoints.shape[:-1]):
-        raise ValueError(f"to_h36m: scores must be {tuple(keypoints.shape[:-1])}, got {tuple(scores.shape)}")
+        raise InputError(f"to_h36m: scores must be {tuple(keypoints.shape[:-1])}, got {tuple(scores.shape)}")
 
     def build(x, feature_axis: bool):
         j = (lambda i: x[..., i, :]) if feature_axis else (lambda i: x[..., i])

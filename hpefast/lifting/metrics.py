@@ -26,6 +26,8 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
+from hpefast.errors import InputError
+
 __all__ = ["mpjpe", "p_mpjpe", "n_mpjpe", "mpjve", "pck3d", "auc3d", "procrustes_align", "root_relative"]
 
 Array = TypeVar("Array", np.ndarray, torch.Tensor)
@@ -54,20 +56,20 @@ def _check_pair(
         tensors.append(x)
     p, g = tensors
     if p.ndim < 2 or p.shape[-1] != 3:
-        raise ValueError(f"{name}: pred must be [..., J, 3] (x, y, z per joint), got shape {tuple(p.shape)}")
+        raise InputError(f"{name}: pred must be [..., J, 3] (x, y, z per joint), got shape {tuple(p.shape)}")
     if tuple(p.shape) != tuple(g.shape):
-        raise ValueError(
+        raise InputError(
             f"{name}: pred and gt must have the same shape, got {tuple(p.shape)} and {tuple(g.shape)} "
             f"({p.shape[-2]} vs {g.shape[-2]} joints)"
             if p.ndim == g.ndim and p.shape[:-2] == g.shape[:-2]
             else f"{name}: pred and gt must have the same shape, got {tuple(p.shape)} and {tuple(g.shape)}"
         )
     if p.shape[-2] < 1:
-        raise ValueError(f"{name}: pred has no joints (shape {tuple(p.shape)})")
+        raise InputError(f"{name}: pred has no joints (shape {tuple(p.shape)})")
     if p.device != g.device:
-        raise ValueError(f"{name}: pred is on {p.device} but gt is on {g.device}")
+        raise InputError(f"{name}: pred is on {p.device} but gt is on {g.device}")
     if p.ndim >= 3 and p.shape[0] < min_frames:
-        raise ValueError(f"{name}: needs at least {min_frames} frames along dim 0, got {p.shape[0]}")
+        raise InputError(f"{name}: needs at least {min_frames} frames along dim 0, got {p.shape[0]}")
     dtype = torch.promote_types(p.dtype, g.dtype)
     if dtype in (torch.float16, torch.bfloat16):
         dtype = torch.float32
@@ -86,7 +88,7 @@ def _check_finite(x: torch.Tensor, name: str, label: str) -> None:
     bad = ~torch.isfinite(x)
     if bool(bad.any()):
         frame = bad.reshape(-1, x.shape[-2] * x.shape[-1]).any(-1).nonzero()[0, 0].item()
-        raise ValueError(
+        raise InputError(
             f"{name}: {label} contains NaN or inf (first in frame {frame} of the flattened batch)"
         )
 
@@ -106,7 +108,7 @@ def root_relative(poses: Array, root: int = 0) -> Array:
             f"root_relative: poses must be a numpy array or a torch tensor, got {type(poses).__name__}"
         )
     if poses.ndim < 2 or not -poses.shape[-2] <= root < poses.shape[-2]:
-        raise ValueError(f"root_relative: root {root} out of range for poses of shape {tuple(poses.shape)}")
+        raise InputError(f"root_relative: root {root} out of range for poses of shape {tuple(poses.shape)}")
     return poses - poses[..., root : root + 1, :]
 
 
@@ -142,7 +144,7 @@ def mpjve(pred: Array, gt: Array) -> Array:
     along dim 0 (time), in input units per frame (VideoPose3D ``mean_velocity_error``, per step)."""
     p, g, is_np = _check_pair(pred, gt, "mpjve", min_frames=2)
     if p.ndim < 3:
-        raise ValueError(f"mpjve: pred must be [T, ..., J, 3] with T >= 2 frames, got shape {tuple(p.shape)}")
+        raise InputError(f"mpjve: pred must be [T, ..., J, 3] with T >= 2 frames, got shape {tuple(p.shape)}")
     d = torch.diff(p, dim=0) - torch.diff(g, dim=0)
     return _out(torch.linalg.vector_norm(d, dim=-1).mean(-1), is_np)
 
@@ -162,7 +164,7 @@ def auc3d(pred: Array, gt: Array, max_threshold: float = 150.0, steps: int = 31)
     p, g, is_np = _check_pair(pred, gt, "auc3d")
     thr = _threshold(max_threshold, "auc3d", "max_threshold")
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"auc3d: steps must be a positive integer, got {steps!r}")
+        raise InputError(f"auc3d: steps must be a positive integer, got {steps!r}")
     err = torch.linalg.vector_norm(p - g, dim=-1)
     thresholds = torch.linspace(0.0, thr, steps, dtype=torch.float64, device=p.device).to(p.dtype)
     # per joint: the number of thresholds it is below, counted without a [steps, N, J] tensor
@@ -178,7 +180,7 @@ def _threshold(value: float, name: str, arg: str) -> float:
         or not math.isfinite(value)
         or value < 0
     ):
-        raise ValueError(f"{name}: {arg} must be a finite number >= 0, got {value!r}")
+        raise InputError(f"{name}: {arg} must be a finite number >= 0, got {value!r}")
     return float(value)
 
 
@@ -244,7 +246,7 @@ def _p_mpjpe_chunk(p: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
     if not bool(torch.isfinite(mu_x).all() & torch.isfinite(mu_y).all()):
         _check_finite(p, "p_mpjpe", "pred")
         _check_finite(g, "p_mpjpe", "gt")
-        raise ValueError("p_mpjpe: pred or gt holds values too large to average (overflow)")
+        raise InputError("p_mpjpe: pred or gt holds values too large to average (overflow)")
     x0 = torch.addmm(gf, mu_x, spread, alpha=-1.0).reshape(n, 3, j)  # [n, 3, J] coordinate planes
     y0 = torch.addmm(pf, mu_y, spread, alpha=-1.0).reshape(n, 3, j)
     rot, scale = _similarity(x0, y0, planar=True)

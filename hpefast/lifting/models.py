@@ -18,14 +18,16 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from hpefast.errors import InputError
+
 __all__ = ["LinearModel", "TemporalModel", "build_lifter"]
 
 
 def _check_input(x: torch.Tensor, joints: int, features: int, rf: int, name: str) -> None:
     if x.ndim != 4 or x.shape[-2] != joints or x.shape[-1] != features:
-        raise ValueError(f"{name}: input must be [B, T, {joints}, {features}], got shape {tuple(x.shape)}")
+        raise InputError(f"{name}: input must be [B, T, {joints}, {features}], got shape {tuple(x.shape)}")
     if x.shape[1] < rf:
-        raise ValueError(f"{name}: needs at least {rf} frames (the receptive field), got {x.shape[1]}")
+        raise InputError(f"{name}: needs at least {rf} frames (the receptive field), got {x.shape[1]}")
 
 
 class LinearModel(nn.Module):
@@ -80,7 +82,7 @@ class TemporalModel(nn.Module):
     ) -> None:
         super().__init__()
         if not filter_widths or any(w % 2 == 0 or w < 1 for w in filter_widths):
-            raise ValueError(f"TemporalModel: filter_widths must be odd positive widths, got {filter_widths}")
+            raise InputError(f"TemporalModel: filter_widths must be odd positive widths, got {filter_widths}")
         self.num_joints_in, self.in_features, self.num_joints_out = num_joints_in, in_features, num_joints_out
         self.filter_widths = tuple(int(w) for w in filter_widths)
         self.drop = nn.Dropout(dropout)

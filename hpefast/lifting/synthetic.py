@@ -37,6 +37,7 @@ import cv2
 import numpy as np
 
 from hpefast._io import atomic_write_bytes
+from hpefast.errors import InputError
 from hpefast.keypoints.h36m import H36M_NAMES, H36M_PARENTS
 from hpefast.lifting.cameras import H36M_CAMERAS, project_to_2d, world_to_camera
 from hpefast.lifting.dataset import H36M_2D_METADATA, save_positions_2d, save_positions_3d
@@ -176,7 +177,7 @@ def _clip(name: str, deg: np.ndarray) -> np.ndarray:
 def sample_motion(action: str, num_frames: int, rng: np.random.Generator, scale: float = 1.0) -> np.ndarray:
     """[T, 17, 3] world joints (metres, z up) of one synthetic sequence of ``action`` (a protocol name)."""
     if action not in _ACTIONS:
-        raise ValueError(f"sample_motion: unknown action {action!r}; actions: {list(H36M_ACTIONS)}")
+        raise InputError(f"sample_motion: unknown action {action!r}; actions: {list(H36M_ACTIONS)}")
     spec = _ACTIONS[action]
     kind, base, amp = spec["kind"], spec["base"], spec["amp"]
     t = np.arange(num_frames) / FPS
@@ -342,16 +343,16 @@ def write_h36m(
     subjects, actions = list(subjects), list(actions)
     for s in subjects:
         if s not in H36M_CAMERAS:
-            raise ValueError(
+            raise InputError(
                 f"write_h36m: subject {s!r} has no Human3.6M cameras; use {sorted(H36M_CAMERAS)}"
             )
     for a in actions:
         if a not in _ACTIONS:
-            raise ValueError(f"write_h36m: unknown action {a!r}; actions: {list(H36M_ACTIONS)}")
+            raise InputError(f"write_h36m: unknown action {a!r}; actions: {list(H36M_ACTIONS)}")
     if int(num_frames) < 1 or int(sequences_per_action) < 1 or int(render_frames) < 0:
-        raise ValueError("write_h36m: num_frames and sequences_per_action must be >= 1, render_frames >= 0")
+        raise InputError("write_h36m: num_frames and sequences_per_action must be >= 1, render_frames >= 0")
     if not 0.05 <= float(image_scale) <= 1.0:
-        raise ValueError(f"write_h36m: image_scale must be in [0.05, 1], got {image_scale}")
+        raise InputError(f"write_h36m: image_scale must be in [0.05, 1], got {image_scale}")
     root = Path(root)
     p3: dict[str, dict[str, np.ndarray]] = {}
     p2: dict[str, dict[str, list[np.ndarray]]] = {}

@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from hpefast._io import atomic_path, atomic_write_text
+from hpefast.errors import CheckpointError, InputError
 from hpefast.lifting.config import LiftConfig, dump_yaml
 from hpefast.lifting.dataset import Sequence, load_positions_2d, load_positions_3d, load_sequences
 from hpefast.lifting.h36m import H36M_FLIP_INDEX, action_table
@@ -82,11 +83,11 @@ def load_lifter(
     try:
         doc = json.loads(cfg_path.read_text())
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{cfg_path}: not valid json ({exc})") from None
+        raise CheckpointError(f"{cfg_path}: not valid json ({exc})") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise ValueError(f"{cfg_path}: not an hpefast lifter (expected format {FORMAT!r})")
+        raise CheckpointError(f"{cfg_path}: not an hpefast lifter (expected format {FORMAT!r})")
     if int(doc.get("version", 0)) > VERSION:
-        raise ValueError(
+        raise CheckpointError(
             f"{cfg_path}: format version {doc['version']} is newer than this hpefast ({VERSION})"
         )
     cfg = LiftConfig.model_validate(doc["config"])
@@ -97,7 +98,7 @@ def load_lifter(
     try:
         model.load_state_dict(load_file(str(weights), device=str(map_location)))
     except RuntimeError as exc:
-        raise ValueError(f"{weights}: weights do not match the config: {exc}") from None
+        raise CheckpointError(f"{weights}: weights do not match the config: {exc}") from None
     return model.to(map_location).eval(), cfg, dict(doc.get("metadata") or {})
 
 
@@ -130,7 +131,7 @@ class _Windows:
             offset_x += x.shape[0]
             offset_y += s.num_frames
         if not seqs:
-            raise ValueError("no training sequences")
+            raise InputError("no training sequences")
         self.x = torch.from_numpy(np.concatenate(xs))
         self.y = torch.from_numpy(np.concatenate(ys))
         self.starts = torch.from_numpy(np.concatenate(starts))
@@ -158,7 +159,7 @@ def _device(name: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dev = torch.device(name)
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r}: CUDA is not available here")
+        raise InputError(f"device {name!r}: CUDA is not available here")
     return dev
 
 
@@ -177,9 +178,9 @@ def predict_sequence(
             np.asarray(poses_2d, np.float32) if not isinstance(poses_2d, torch.Tensor) else poses_2d
         )
         if x.ndim != 3 or x.shape[-1] != 2:
-            raise ValueError(f"predict_sequence: poses_2d must be [T, J, 2], got shape {tuple(x.shape)}")
+            raise InputError(f"predict_sequence: poses_2d must be [T, J, 2], got shape {tuple(x.shape)}")
         if not bool(torch.isfinite(x).all()):
-            raise ValueError("predict_sequence: poses_2d contains NaN or inf")
+            raise InputError("predict_sequence: poses_2d contains NaN or inf")
         rf = int(model.receptive_field)
         pad = rf // 2
         x = x.to(dev, torch.float32)
@@ -207,7 +208,7 @@ def evaluate_lifter(
     Returns {"mpjpe": action table, "p_mpjpe": action table, "mpjpe_frames": mean over all frames,
     "p_mpjpe_frames", "per_joint_mpjpe": [J] mean over frames, "frames": N}."""
     if not seqs:
-        raise ValueError("evaluate_lifter: no sequences to evaluate")
+        raise InputError("evaluate_lifter: no sequences to evaluate")
     preds = [predict_sequence(model, s.poses_2d, flip_test, batch_frames) for s in seqs]
     return _score(preds, seqs)
 
@@ -269,9 +270,9 @@ def _load_state(path: Path) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise ValueError(f"{path}: not a readable lifting training checkpoint ({exc})") from None
+        raise CheckpointError(f"{path}: not a readable lifting training checkpoint ({exc})") from None
     if not isinstance(state, dict) or state.get("format") != _STATE_FORMAT:
-        raise ValueError(f"{path}: not an hpefast lifting training checkpoint")
+        raise CheckpointError(f"{path}: not an hpefast lifting training checkpoint")
     return state
 
 
@@ -380,5 +381,5 @@ def _train(cfg: LiftConfig, progress: bool) -> LiftResult:
         logger.close()
     secs = time.time() - t0
     if not math.isfinite(metrics["mpjpe_frames"]):
-        raise RuntimeError("training diverged: the test MPJPE is not finite")
+        raise InputError("training diverged: the test MPJPE is not finite (try a lower optim.lr)")
     return LiftResult(metrics, step, epoch, secs, halted, out)
