@@ -19,7 +19,6 @@ vitpose-b-coco`` with ``model.variant=s`` is ViTPose-S with S's values too.
 
 from __future__ import annotations
 
-import copy
 import typing
 from pathlib import Path
 from typing import Any, Literal
@@ -27,8 +26,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, Field, StrictBool, ValidationError, model_validator
 
-from hpefast._config import Section, config_error
-from hpefast._config import did_you_mean as _did_you_mean
+from hpefast._config import ConfigSource, Section, config_error
 from hpefast.errors import ConfigError
 from hpefast.models.config import VARIANTS, ViTPoseConfig
 
@@ -226,164 +224,24 @@ def dump_yaml(cfg: TrainConfig) -> str:
 # ----------------------------------------------------------------------------------------------------------
 
 
-def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(base)
-    for k, v in update.items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict) and k != "options":
-            out[k] = _deep_merge(out[k], v)
-        else:
-            out[k] = copy.deepcopy(v)
-    return out
+def _presets() -> dict[str, Any]:
+    from hpefast.engine import presets
+
+    return {name: (lambda n=name: presets.preset_tree(n)) for name in presets.PRESETS}
 
 
-def _parse_value(text: str) -> Any:
-    try:
-        return yaml.safe_load(text) if text.strip() else None
-    except yaml.YAMLError:
-        return text
-
-
-def _fields(cls: type[BaseModel]) -> dict[str, Any]:
-    """Field name (by alias where one is set) -> annotation."""
-    return {(f.alias or name): f.annotation for name, f in cls.model_fields.items()}
-
-
-def _section(tp: Any) -> Any:
-    """The config class inside ``tp`` (``X | None`` -> X), else ``tp``."""
-    if typing.get_origin(tp) in (typing.Union, getattr(__import__("types"), "UnionType", None)):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        return next((a for a in args if isinstance(a, type) and issubclass(a, BaseModel)), tp)
-    return tp
-
-
-def _set_path(tree: dict[str, Any], cls: type[BaseModel], parts: list[str], value: Any, full: str) -> None:
-    """Set ``value`` at ``parts`` inside ``tree`` (the dict form of config ``cls``), checking key names."""
-    key = parts[0]
-    fields = _fields(cls)
-    if key not in fields:
-        dotted = full.split("=", 1)[0].strip()
-        prefix = dotted[: len(dotted) - len(".".join(parts))]
-        from hpefast._config import MOVED_KEYS
-
-        generic = ".".join(p for p in (prefix + key).split(".") if not p.isdigit())
-        if generic in MOVED_KEYS:
-            raise ConfigError(
-                f"config key {prefix + key!r} moved: use {MOVED_KEYS[generic]} (in override {full!r})"
-            )
-        raise ConfigError(
-            f"unknown config key {prefix + key!r} in override {full!r}{_did_you_mean(key, fields)}"
-        )
-    if len(parts) == 1:
-        tree[key] = value
-        return
-    tp = _section(fields[key])
-    if isinstance(tp, type) and issubclass(tp, BaseModel):
-        node = tree.get(key)
-        if not isinstance(node, dict):
-            node = tree[key] = {} if node is None else to_dict(node) if isinstance(node, BaseModel) else {}
-        _set_path(node, tp, parts[1:], value, full)
-    elif typing.get_origin(tp) is list and issubclass(typing.get_args(tp)[0], BaseModel):
-        items = tree.setdefault(key, [])
-        sel = parts[1]
-        if sel.isdigit():
-            i = int(sel)
-            if i >= len(items):
-                raise ConfigError(f"override {full!r}: {key} has {len(items)} entries, no index {i}")
-        else:
-            found = [j for j, it in enumerate(items) if it.get("name") == sel]
-            if not found:
-                names_ = [it.get("name", "") for it in items]
-                raise ConfigError(
-                    f"override {full!r}: no entry named {sel!r} in {key}{_did_you_mean(sel, names_)}"
-                )
-            i = found[0]
-        if len(parts) == 2:
-            items[i] = value
-        else:
-            _set_path(items[i], typing.get_args(tp)[0], parts[2:], value, full)
-    elif typing.get_origin(tp) is dict:
-        tree.setdefault(key, {})
-        node = tree[key]
-        for p in parts[1:-1]:
-            node = node.setdefault(p, {})
-        node[parts[-1]] = value
-    else:
-        raise ConfigError(f"override {full!r}: {key!r} is a value, not a section")
+# YAML files with ``base:`` chains, presets and ``key=value`` overrides (hpefast._config.ConfigSource)
+SOURCE = ConfigSource(lambda: TrainConfig, _presets, kind="preset")
 
 
 def apply_overrides(tree: dict[str, Any], overrides: typing.Iterable[str]) -> dict[str, Any]:
-    """Apply ``section.key=value`` strings to the dict form of a :class:`TrainConfig`."""
-    tree = copy.deepcopy(tree)
-    for item in overrides:
-        if "=" not in item:
-            raise ConfigError(f"override {item!r} must look like key=value (e.g. optim.lr=1e-3)")
-        key, text = item.split("=", 1)
-        key = key.strip()
-        if not key:
-            raise ConfigError(f"override {item!r} has an empty key")
-        _set_path(tree, TrainConfig, key.split("."), _parse_value(text), item)
-    return tree
+    """Apply ``section.key=value`` strings to the dict form of a :class:`TrainConfig` (a new dict)."""
+    return SOURCE.apply_overrides(tree, overrides)
 
 
-def _load_tree(source: str | Path, seen: tuple[str, ...] = ()) -> dict[str, Any]:
-    from hpefast.engine import presets
-
-    text = str(source)
-    if text in presets.PRESETS:
-        return presets.preset_tree(text)
-    path = Path(text)
-    if not path.is_file():
-        if path.suffix in (".yaml", ".yml") or "/" in text:
-            raise FileNotFoundError(f"config file {text!r} does not exist")
-        raise ConfigError(
-            f"{text!r} is neither a preset nor a YAML file{_did_you_mean(text, presets.PRESETS)}"
-        )
-    resolved = str(path.resolve())
-    if resolved in seen:
-        raise ConfigError(f"{text}: 'base' chain loops back to itself")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{text}: not valid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{text}: the top level must be a mapping, got {type(data).__name__}")
-    base = data.pop("base", None)
-    tree: dict[str, Any] = {}
-    if base is not None:
-        base_path = Path(str(base))
-        if str(base) not in presets.PRESETS and not base_path.is_absolute():
-            base_path = path.parent / base_path
-        tree = _load_tree(str(base) if str(base) in presets.PRESETS else base_path, seen + (resolved,))
-    try:
-        check_keys(data, TrainConfig)  # the file's own keys, naming the file
-    except ConfigError as exc:
-        raise ConfigError(f"{text}: {exc}") from None
-    return _deep_merge(tree, data)
-
-
-def check_keys(data: Any, cls: type[BaseModel], where: str = "") -> None:
-    """Refuse unknown keys in the (possibly partial) dict form ``data`` of config ``cls``, naming the key
-    path, with a did-you-mean (or where a key moved to). Values are checked later, on the merged tree."""
-    from hpefast._config import MOVED_KEYS
-
-    if not isinstance(data, dict):
-        return
-    fields = _fields(cls)
-    for key, value in data.items():
-        path = f"{where}.{key}" if where else str(key)
-        if key not in fields:
-            generic = ".".join(p for p in path.split(".") if not p.isdigit())
-            if generic in MOVED_KEYS:
-                raise ConfigError(f"config key {path!r} moved: use {MOVED_KEYS[generic]}")
-            raise ConfigError(f"unknown config key {path!r}{_did_you_mean(str(key), fields)}")
-        tp = _section(fields[key])
-        if isinstance(tp, type) and issubclass(tp, BaseModel):
-            check_keys(value, tp, path)
-        elif typing.get_origin(tp) is list and isinstance(value, list):
-            (item,) = typing.get_args(tp)
-            if isinstance(item, type) and issubclass(item, BaseModel):
-                for i, v in enumerate(value):
-                    check_keys(v, item, f"{path}.{i}")
+def check_keys(data: Any, cls: type[BaseModel] = None, where: str = "") -> None:  # type: ignore[assignment]
+    """Refuse unknown keys in a (partial) dict form of ``cls`` (default :class:`TrainConfig`)."""
+    SOURCE.check_keys(data, cls or TrainConfig, where)
 
 
 def load_config(
@@ -399,13 +257,8 @@ def load_config(
         tree = to_dict(TrainConfig())
     elif isinstance(source, TrainConfig):
         tree = to_dict(source)
-    elif isinstance(source, dict):
-        tree = dict(source)
-        base = tree.pop("base", None)
-        if base is not None:
-            tree = _deep_merge(_load_tree(base), tree)
     else:
-        tree = _load_tree(source)
+        tree = SOURCE.tree(source)
     tree = apply_overrides(tree, overrides)
     cfg = from_dict(TrainConfig, tree)
     validate(cfg)
