@@ -104,7 +104,8 @@ void decode_heatmaps(bool cuda, std::uintptr_t stream, std::uintptr_t heatmaps, 
 void union_heatmap_loss_forward(bool cuda, std::uintptr_t stream, const std::string& dtype, std::uintptr_t pred,
                                 std::uintptr_t target, std::uintptr_t weight, std::uintptr_t loss,
                                 std::uintptr_t joint_loss, std::uintptr_t coef, int64_t batch, int64_t joints,
-                                int64_t pixels, int64_t topk) {
+                                int64_t pixels, int64_t topk, double amplitude, double fg_threshold,
+                                double fg_weight) {
   with_float_dtype(dtype, "union_heatmap_loss", [&](auto tag) {
     using T = decltype(tag);
     hpefast::LossForwardParams<T> p;
@@ -112,6 +113,9 @@ void union_heatmap_loss_forward(bool cuda, std::uintptr_t stream, const std::str
     p.joints = joints;
     p.pixels = pixels;
     p.topk = topk;
+    p.amplitude = static_cast<T>(amplitude);
+    p.fg_threshold = static_cast<T>(fg_threshold);
+    p.fg_weight = static_cast<T>(fg_weight);
     p.pred = as_ptr<const T>(pred);
     p.target = as_ptr<const T>(target);
     p.weight = as_ptr<const T>(weight);
@@ -125,13 +129,16 @@ void union_heatmap_loss_forward(bool cuda, std::uintptr_t stream, const std::str
 void union_heatmap_loss_backward(bool cuda, std::uintptr_t stream, const std::string& dtype,
                                  std::uintptr_t grad_loss, std::uintptr_t pred, std::uintptr_t target,
                                  std::uintptr_t coef, std::uintptr_t grad_pred, int64_t batch, int64_t joints,
-                                 int64_t pixels) {
+                                 int64_t pixels, double amplitude, double fg_threshold, double fg_weight) {
   with_float_dtype(dtype, "union_heatmap_loss_backward", [&](auto tag) {
     using T = decltype(tag);
     hpefast::LossBackwardParams<T> p;
     p.batch = batch;
     p.joints = joints;
     p.pixels = pixels;
+    p.amplitude = static_cast<T>(amplitude);
+    p.fg_threshold = static_cast<T>(fg_threshold);
+    p.fg_weight = static_cast<T>(fg_weight);
     p.grad_loss = as_ptr<const T>(grad_loss);
     p.pred = as_ptr<const T>(pred);
     p.target = as_ptr<const T>(target);

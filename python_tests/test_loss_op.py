@@ -184,9 +184,10 @@ def test_opcheck():
 
     pred, target, weight = make(b=2, k=3, h=4, w=4)
     pred.requires_grad_(True)
-    torch.library.opcheck(_loss_fwd, (pred, target, weight, 2))
-    coef = _loss_fwd(pred.detach(), target, weight, 0)[2]
-    torch.library.opcheck(_loss_bwd, (torch.tensor(1.0), pred.detach(), target, coef))
+    plain = (1.0, 0.0, 1.0)  # amplitude, fg_threshold, fg_weight: the plain MSE
+    torch.library.opcheck(_loss_fwd, (pred, target, weight, 2, *plain))
+    coef = _loss_fwd(pred.detach(), target, weight, 0, *plain)[2]
+    torch.library.opcheck(_loss_bwd, (torch.tensor(1.0), pred.detach(), target, coef, *plain))
 
 
 # --- bad input ----------------------------------------------------------------------------------------
@@ -241,11 +242,13 @@ def test_cuda_non_positive_weight_is_unlabelled_without_a_check():
 
 def test_compiled_core_backstop():
     with pytest.raises(ValueError, match="unsupported dtype"):
-        lib().union_heatmap_loss_forward(False, 0, "int32", 0, 0, 0, 0, 0, 0, 1, 1, 1, 0)
+        lib().union_heatmap_loss_forward(False, 0, "int32", 0, 0, 0, 0, 0, 0, 1, 1, 1, 0, 1.0, 0.0, 1.0)
     out = torch.zeros(3)
     with pytest.raises(ValueError, match="ohkm_topk must be in"):
         p = out.data_ptr()
-        lib().union_heatmap_loss_forward(False, 0, "float32", p, p, p, p, p, p, 1, 1, 1, 5)
+        lib().union_heatmap_loss_forward(False, 0, "float32", p, p, p, p, p, p, 1, 1, 1, 5, 1.0, 0.0, 1.0)
     if not lib().cuda_compiled():
         with pytest.raises(ValueError, match="built without CUDA"):
-            lib().union_heatmap_loss_forward(True, 0, "float32", p, p, p, p, p, p, 1, 1, 1, 0)
+            lib().union_heatmap_loss_forward(True, 0, "float32", p, p, p, p, p, p, 1, 1, 1, 0, 1.0, 0.0, 1.0)
+    with pytest.raises(ValueError, match="amplitude must be finite and > 0"):
+        lib().union_heatmap_loss_forward(False, 0, "float32", p, p, p, p, p, p, 1, 1, 1, 0, 0.0, 0.0, 1.0)

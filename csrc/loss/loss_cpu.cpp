@@ -2,6 +2,7 @@
 #include "loss/loss.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "common/check.h"
 #include "common/parallel.h"
@@ -14,6 +15,11 @@ void check_loss_params(const LossForwardParams<T>& p) {
                 " K=", p.joints, " P=", p.pixels);
   HPEFAST_CHECK(p.topk >= 0 && p.topk <= p.joints, "union_heatmap_loss: ohkm_topk must be in [1, K=", p.joints,
                 "], got ", p.topk);
+  HPEFAST_CHECK(std::isfinite(double(p.amplitude)) && p.amplitude > T(0),
+                "union_heatmap_loss: amplitude must be finite and > 0, got ", p.amplitude);
+  HPEFAST_CHECK(std::isfinite(double(p.fg_weight)) && p.fg_weight >= T(0),
+                "union_heatmap_loss: fg_weight must be finite and >= 0, got ", p.fg_weight);
+  HPEFAST_CHECK(!std::isnan(double(p.fg_threshold)), "union_heatmap_loss: fg_threshold is NaN");
   HPEFAST_CHECK(p.loss, "union_heatmap_loss: null loss pointer");
   HPEFAST_CHECK(p.batch == 0 || (p.pred && p.target && p.weight && p.coef && p.joint_loss),
                 "union_heatmap_loss: null pointer");
@@ -57,10 +63,11 @@ void union_heatmap_loss_forward_cpu(const LossForwardParams<T>& p) {
       }
       const T* a = p.pred + r * P;
       const T* b = p.target + r * P;
+      const double amp = double(p.amplitude), fw = double(p.fg_weight);
       double s = 0.0;
       for (int64_t i = 0; i < P; ++i) {
-        const double d = double(a[i]) - double(b[i]);
-        s += d * d;
+        const double d = double(a[i]) - amp * double(b[i]);
+        s += (b[i] > p.fg_threshold ? fw : 1.0) * d * d;
       }
       p.joint_loss[r] = static_cast<T>(double(w) * double(w) * s / double(P));
     }
@@ -110,7 +117,10 @@ void union_heatmap_loss_backward_cpu(const LossBackwardParams<T>& p) {
       const T s = g * c * T(2) / static_cast<T>(P);
       const T* a = p.pred + r * P;
       const T* b = p.target + r * P;
-      for (int64_t i = 0; i < P; ++i) out[i] = s * (a[i] - b[i]);
+      for (int64_t i = 0; i < P; ++i) {
+        const T u = b[i] > p.fg_threshold ? p.fg_weight : T(1);
+        out[i] = s * u * (a[i] - p.amplitude * b[i]);
+      }
     }
   });
 }

@@ -42,8 +42,8 @@ __global__ void joint_mse_kernel(LossForwardParams<T> p) {
   const T* b = p.target + r * p.pixels;
   T s = T(0);
   for (int64_t i = threadIdx.x; i < p.pixels; i += blockDim.x) {
-    const T d = a[i] - b[i];
-    s += d * d;
+    const T d = a[i] - p.amplitude * b[i];
+    s += (b[i] > p.fg_threshold ? p.fg_weight : T(1)) * d * d;
   }
   s = block_sum(s, shared);
   if (threadIdx.x == 0) p.joint_loss[r] = w * w * s / static_cast<T>(p.pixels);
@@ -108,7 +108,9 @@ __global__ void backward_kernel(LossBackwardParams<T> p) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const T c = p.coef[i / p.pixels];
-    p.grad_pred[i] = c == T(0) ? T(0) : g2 * c * (p.pred[i] - p.target[i]);
+    const T t = p.target[i];
+    const T u = t > p.fg_threshold ? p.fg_weight : T(1);
+    p.grad_pred[i] = c == T(0) ? T(0) : g2 * c * u * (p.pred[i] - p.amplitude * t);
   }
 }
 

@@ -3,7 +3,13 @@
 
 For pred, target [B, K, h, w] and weight [B, K] (>= 0; 0 = joint not labelled):
 
-    joint_loss[b, k] = weight[b, k]**2 * mean_{pixels} (pred - target)**2
+    joint_loss[b, k] = weight[b, k]**2 * mean_{pixels} u * (pred - amplitude * target)**2
+    u = fg_weight where target > fg_threshold (the unscaled target), else 1
+
+Defaults (amplitude 1, fg_weight 1) give the plain MSE. The two target-imbalance options answer the
+few-foreground-pixels problem of heatmap regression: amplitude scaling raises the foreground signal
+(the Gaussian peak becomes ``amplitude``), the foreground weight up-weights the pixels of the Gaussian
+against the background (a focal-style foreground-weighted MSE).
 
 This is mmpose's ``JointsMSELoss(use_target_weight=True)`` per joint (the weight multiplies both maps
 before the squared error, so it enters squared; mmpose has no 0.5 factor, HRNet's original had one).
@@ -23,9 +29,17 @@ from __future__ import annotations
 import torch
 
 
-def joint_losses(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+def joint_losses(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    weight: torch.Tensor,
+    amplitude: float = 1.0,
+    fg_threshold: float = 0.0,
+    fg_weight: float = 1.0,
+) -> torch.Tensor:
     """[B, K] weighted per-joint MSE (0 where weight == 0)."""
-    mse = (pred - target).square().flatten(2).mean(-1)
+    u = torch.where(target > fg_threshold, torch.full_like(target, fg_weight), torch.ones_like(target))
+    mse = (u.detach() * (pred - amplitude * target).square()).flatten(2).mean(-1)
     return torch.where(weight > 0, weight.square() * mse, torch.zeros_like(mse))
 
 
@@ -45,10 +59,17 @@ def selected_joints(jl: torch.Tensor, weight: torch.Tensor, ohkm_topk: int | Non
 
 
 def union_heatmap_loss(
-    pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, ohkm_topk: int | None = None
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    weight: torch.Tensor,
+    ohkm_topk: int | None = None,
+    *,
+    amplitude: float = 1.0,
+    fg_threshold: float = 0.0,
+    fg_weight: float = 1.0,
 ) -> torch.Tensor:
     """Scalar loss (differentiable through eager torch ops); see the module docstring."""
-    jl = joint_losses(pred, target, weight)
+    jl = joint_losses(pred, target, weight, amplitude, fg_threshold, fg_weight)
     sel = selected_joints(jl.detach(), weight, ohkm_topk)
     count = sel.sum()
     total = torch.where(sel, jl, torch.zeros_like(jl)).sum()

@@ -15,6 +15,8 @@ Example::
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from hpefast.ops._common import check_device_supported, check_same_device, check_tensor, launch
@@ -30,7 +32,13 @@ def _dtype_name(t: torch.Tensor) -> str:
 
 @torch.library.custom_op("hpefast::union_heatmap_loss_fwd", mutates_args=())
 def _loss_fwd(
-    pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, topk: int
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    weight: torch.Tensor,
+    topk: int,
+    amplitude: float,
+    fg_threshold: float,
+    fg_weight: float,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Returns (loss [], joint_loss [B, K], coef [B, K]); inputs validated, contiguous, one dtype.
 
@@ -55,20 +63,29 @@ def _loss_fwd(
         k,
         pixels,
         topk,
+        amplitude,
+        fg_threshold,
+        fg_weight,
     )
     launch("union_heatmap_loss_forward", pred, *args)
     return loss, joint_loss, coef
 
 
 @_loss_fwd.register_fake
-def _loss_fwd_fake(pred, target, weight, topk):
+def _loss_fwd_fake(pred, target, weight, topk, amplitude, fg_threshold, fg_weight):
     b, k = weight.shape
     return pred.new_empty(()), pred.new_empty((b, k)), pred.new_empty((b, k))
 
 
 @torch.library.custom_op("hpefast::union_heatmap_loss_bwd", mutates_args=())
 def _loss_bwd(
-    grad: torch.Tensor, pred: torch.Tensor, target: torch.Tensor, coef: torch.Tensor
+    grad: torch.Tensor,
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    coef: torch.Tensor,
+    amplitude: float,
+    fg_threshold: float,
+    fg_weight: float,
 ) -> torch.Tensor:
     """grad_pred [B, K, h, w] for a scalar upstream gradient ``grad`` (a 0-dim tensor on pred's device)."""
     grad = grad.to(pred.dtype).contiguous()
@@ -85,29 +102,36 @@ def _loss_bwd(
         b,
         k,
         pixels,
+        amplitude,
+        fg_threshold,
+        fg_weight,
     )
     launch("union_heatmap_loss_backward", pred, *args)
     return grad_pred
 
 
 @_loss_bwd.register_fake
-def _loss_bwd_fake(grad, pred, target, coef):
+def _loss_bwd_fake(grad, pred, target, coef, amplitude, fg_threshold, fg_weight):
     return torch.empty_like(pred)
 
 
 def _setup_context(ctx, inputs, output):
-    pred, target, _weight, _topk = inputs
+    pred, target, _weight, _topk, amplitude, fg_threshold, fg_weight = inputs
     _loss, _joint_loss, coef = output
     ctx.save_for_backward(pred, target, coef)
+    ctx.options = (amplitude, fg_threshold, fg_weight)
 
 
 def _backward(ctx, grad_loss, _grad_joint_loss, _grad_coef):
     pred, target, coef = ctx.saved_tensors
     need_pred, need_target = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+    none = (None,) * 5
     if grad_loss is None or not (need_pred or need_target):
-        return None, None, None, None
-    grad_pred = _loss_bwd(grad_loss, pred, target, coef)
-    return (grad_pred if need_pred else None), (-grad_pred if need_target else None), None, None
+        return None, None, *none
+    amplitude = ctx.options[0]
+    grad_pred = _loss_bwd(grad_loss, pred, target, coef, *ctx.options)
+    grad_target = -amplitude * grad_pred if need_target else None
+    return (grad_pred if need_pred else None), grad_target, *none
 
 
 torch.library.register_autograd("hpefast::union_heatmap_loss_fwd", _backward, setup_context=_setup_context)
@@ -125,7 +149,14 @@ def _check_weight_values(weight: torch.Tensor) -> None:
 
 
 def union_heatmap_loss(
-    pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, ohkm_topk: int | None = None
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    weight: torch.Tensor,
+    ohkm_topk: int | None = None,
+    *,
+    amplitude: float = 1.0,
+    fg_threshold: float = 0.0,
+    fg_weight: float = 1.0,
 ) -> torch.Tensor:
     """Masked heatmap MSE: the mean of the per-joint losses over labelled joints only.
 
@@ -137,9 +168,17 @@ def union_heatmap_loss(
             alike. On CUDA it is not checked (that would be a host sync every step): there any weight
             that is not > 0 (negative, NaN) counts as not labelled.
         ohkm_topk: None, or k in [1, K]: keep only each sample's k largest joint losses (OHKM).
+        amplitude: > 0, target-imbalance option: the prediction is compared with ``amplitude * target``
+            (heatmap amplitude scaling: a larger foreground signal against the zero background).
+        fg_threshold, fg_weight: target-imbalance option (foreground-weighted MSE): pixels whose
+            *unscaled* target exceeds ``fg_threshold`` weigh ``fg_weight`` (>= 0) in the per-joint mean,
+            the others 1. ``fg_weight=1`` (default) is the plain MSE. Both combine with OHKM (the top-k
+            ranks the weighted joint losses).
     Returns:
-        scalar tensor: ``sum_selected w^2 * mean_pixels (pred - target)^2 / #selected`` (0 when nothing is
-        selected, with zero gradients). Gradients flow to ``pred`` and ``target``; ``weight`` is a constant.
+        scalar tensor: ``sum_selected w^2 * mean_pixels u (pred - a target)^2 / #selected`` with ``u`` the
+        pixel weight (0 when nothing is selected, with zero gradients). Gradients flow to ``pred`` and
+        ``target`` (the pixel weight is piecewise constant in the target: no gradient through it);
+        ``weight`` is a constant.
     """
     check_tensor("pred", pred, dtype=_FLOATS, shape=("B", "K", "h", "w"), contiguous=False)
     b, k, h, w = pred.shape
@@ -154,6 +193,9 @@ def union_heatmap_loss(
             raise TypeError(f"ohkm_topk must be None or an int, got {ohkm_topk!r}")
         if not 1 <= ohkm_topk <= k:
             raise ValueError(f"ohkm_topk must be in [1, K={k}], got {ohkm_topk}")
+    amplitude = _check_scalar("amplitude", amplitude, low=0.0, low_inclusive=False)
+    fg_weight = _check_scalar("fg_weight", fg_weight, low=0.0, low_inclusive=True)
+    fg_threshold = _check_scalar("fg_threshold", fg_threshold, low=None, low_inclusive=True)
     if h * w == 0:
         raise ValueError(f"pred must have non-empty heatmaps, got shape {list(pred.shape)}")
     dtype = torch.float64 if torch.float64 in (pred.dtype, target.dtype) else torch.float32
@@ -162,5 +204,20 @@ def union_heatmap_loss(
         target.to(dtype).contiguous(),
         weight.to(dtype).contiguous(),
         ohkm_topk or 0,
+        amplitude,
+        fg_threshold,
+        fg_weight,
     )
     return loss
+
+
+def _check_scalar(name: str, value: float, *, low: float | None, low_inclusive: bool) -> float:
+    """A finite real number (not bool), above ``low`` when given; returned as a Python float."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a float, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    if low is not None and (value < low or (value == low and not low_inclusive)):
+        raise ValueError(f"{name} must be {'>=' if low_inclusive else '>'} {low}, got {value}")
+    return value
