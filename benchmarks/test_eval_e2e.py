@@ -208,7 +208,7 @@ def _hrnet_reference():
     import importlib.util
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "python_tests" / "test_eval_e2e.py"
+    path = Path(__file__).resolve().parents[1] / "python_tests" / "test_eval_e2e_loading.py"
     spec = importlib.util.spec_from_file_location("_hpefast_eval_e2e_tests", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
