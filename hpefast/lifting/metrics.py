@@ -194,7 +194,8 @@ def p_mpjpe(pred: Array, gt: Array) -> Array:
     the mean distance of the ground-truth joints from their centroid (0 for a degenerate ground truth).
     Collinear poses get one of the equally optimal rotations.
 
-    Not meant for back-propagation (use :func:`mpjpe` as the loss)."""
+    Not meant for back-propagation (use :func:`mpjpe` as the loss). On the CPU it runs with one torch
+    intra-op thread (``torch.set_num_threads`` is process-wide; the previous value is restored after)."""
     p, g, is_np = _check_pair(pred, gt, "p_mpjpe", check_finite=False)  # checked per chunk
     lead = p.shape[:-2]
     j = p.shape[-2]
