@@ -19,8 +19,6 @@ import pytest
 from hpefast.evaluation import COCO, COCOeval
 from hpefast.evaluation.synthetic import make_coco_keypoints
 
-pycocotools = pytest.importorskip("pycocotools")
-
 
 def _data(seed: int = 5, num_images: int = 24, ties: bool = True):
     return make_coco_keypoints(num_images=num_images, seed=seed, score_decimals=2 if ties else None)
