@@ -192,3 +192,29 @@ def test_cli_train_eval_synth(tmp_path, capsys):
     assert "did you mean 'lr'" in capsys.readouterr().err
     assert main(["lift", "train", "--list-presets"]) == 0
     assert "videopose3d-243" in capsys.readouterr().out
+
+
+def test_temporal_model_takes_videopose3d_state_dicts():
+    """VideoPose3D's released checkpoints (``model_pos``) use these names and shapes (243 frames, 1024 ch)."""
+    widths, ch = (3, 3, 3, 3, 3), 1024
+    official = {"expand_conv.weight": (ch, 34, 3), "shrink.weight": (51, ch, 1), "shrink.bias": (51,)}
+    bn = {
+        "weight": (ch,),
+        "bias": (ch,),
+        "running_mean": (ch,),
+        "running_var": (ch,),
+        "num_batches_tracked": (),
+    }
+    for k, shape in bn.items():
+        official[f"expand_bn.{k}"] = shape
+    for i in range(2 * (len(widths) - 1)):
+        official[f"layers_conv.{i}.weight"] = (ch, ch, 3 if i % 2 == 0 else 1)
+        for k, shape in bn.items():
+            official[f"layers_bn.{i}.{k}"] = shape
+    model = TemporalModel(filter_widths=widths, channels=ch)
+    state = {
+        k: torch.zeros(s, dtype=torch.long if k.endswith("tracked") else torch.float32)
+        for k, s in official.items()
+    }
+    model.load_state_dict(state, strict=True)  # same keys, same shapes
+    assert model.receptive_field == 243
