@@ -481,22 +481,58 @@ def test_cli_predict_draws_overlay(model, tmp_path, shared_data, capsys):
     assert doc["layout"] == "coco" and len(doc["people"]) == n
     assert len(doc["people"][0]["keypoints"]) == 17 * 3
 
-    # a plain list of boxes, and the errors
+    # a plain list of boxes, and the errors (--overwrite: the same overlay file again)
     boxes = tmp_path / "boxes.json"
     boxes.write_text(json.dumps([[38.08, 110.95, 174.71, 174.71]]))
     assert (
-        main(["predict", str(image_path), "--boxes", str(boxes), "--model", str(ckpt), "--out", str(out)])
+        main(
+            [
+                "predict",
+                str(image_path),
+                "--boxes",
+                str(boxes),
+                "--model",
+                str(ckpt),
+                "--out",
+                str(out),
+                "--overwrite",
+            ]
+        )
         == 0
     )
     boxes.write_text(json.dumps([[38.08, 110.95, 0, 174.71]]))
     assert (
-        main(["predict", str(image_path), "--boxes", str(boxes), "--model", str(ckpt), "--out", str(out)])
+        main(
+            [
+                "predict",
+                str(image_path),
+                "--boxes",
+                str(boxes),
+                "--model",
+                str(ckpt),
+                "--out",
+                str(out),
+                "--overwrite",
+            ]
+        )
         == 2
     )
     assert "zero or negative size" in capsys.readouterr().err
     boxes.write_text("{not json")
     assert (
-        main(["predict", str(image_path), "--boxes", str(boxes), "--model", str(ckpt), "--out", str(out)])
+        main(
+            [
+                "predict",
+                str(image_path),
+                "--boxes",
+                str(boxes),
+                "--model",
+                str(ckpt),
+                "--out",
+                str(out),
+                "--overwrite",
+            ]
+        )
         == 2
     )
     assert "not valid json" in capsys.readouterr().err
@@ -511,6 +547,7 @@ def test_cli_predict_draws_overlay(model, tmp_path, shared_data, capsys):
                 str(ckpt),
                 "--out",
                 str(out),
+                "--overwrite",
             ]
         )
         == 2

@@ -124,7 +124,6 @@ def test_absurd_sizes_in_a_config_are_refused_before_allocation(tmp_path, no_rea
 
 @pytest.mark.slow
 def test_onnx_export_with_a_flipped_byte_is_refused(tmp_path):
-    pytest.importorskip("onnxruntime")
     import numpy as np
 
     from hpefast.deploy import TopDownPredictor
