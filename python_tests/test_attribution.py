@@ -79,7 +79,9 @@ def _target(model, x, gt, readout=None):
 def test_vitpose_batched_equals_per_joint_loop(path):
     model = _tiny_vitpose(j=6)
     images, gt = _data(j=6)
-    got = integrated_gradients(model, images, gt, steps=3, path=path)
+    got = integrated_gradients(model, images, gt, steps=3, path=path, batched=True)
+    joint_loop = integrated_gradients(model, images, gt, steps=3, path=path, batched=False)
+    torch.testing.assert_close(got, joint_loop, atol=1e-5, rtol=0)
     # the model's parameter gradients are not touched (input gradients only)
     assert all(p.grad is None for p in model.parameters())
     want = ref.poseig_loop(model, images, gt, steps=3, path=path)
@@ -89,10 +91,10 @@ def test_vitpose_batched_equals_per_joint_loop(path):
     torch.testing.assert_close(got, want, atol=1e-5 if path == "linear" else 5e-5, rtol=0)
     assert float(got.amax(dim=(-1, -2)).min()) == 1.0  # max-normalised per joint
     model, images = model.double(), images.double()
-    got = integrated_gradients(model, images, gt, steps=3, path=path)
+    got = integrated_gradients(model, images, gt, steps=3, path=path, batched=True)
     want = ref.poseig_loop(model, images, gt, steps=3, path=path)
     torch.testing.assert_close(got, want, atol=1e-10, rtol=0)
-    raw = integrated_gradients(model, images, gt, steps=3, path=path, raw=True)
+    raw = integrated_gradients(model, images, gt, steps=3, path=path, raw=True, batched=True)
     raw_ref = ref.poseig_loop(model, images, gt, steps=3, path=path, raw=True)
     assert raw.shape == (2, 6, 3, 32, 24)
     torch.testing.assert_close(raw, raw_ref, atol=1e-12 * float(raw_ref.abs().max()), rtol=0)
@@ -103,8 +105,8 @@ def test_plain_torch_model_float64_chunks_and_visible():
     images, gt = _data(b=3)
     images = images.double()
     want = ref.poseig_loop(model, images, gt, steps=5, path="blur")
-    for chunk in (1, 2, 5):  # steps grouped into one forward / batched backward any way: same maps
-        got = integrated_gradients(model, images, gt, steps=5, chunk_size=chunk)
+    for chunk, batched in ((1, True), (2, True), (5, True), (2, False)):  # any grouping: the same maps
+        got = integrated_gradients(model, images, gt, steps=5, chunk_size=chunk, batched=batched)
         torch.testing.assert_close(got, want, atol=1e-10, rtol=0)
     visible = torch.ones(3, J)
     visible[1, 2] = 0
@@ -234,7 +236,7 @@ def test_op_without_batching_rule_falls_back_to_a_joint_loop():
     images, gt = _data()
     fn = lambda x: model(Square.apply(x))  # noqa: E731
     with pytest.warns(RuntimeWarning, match="falling back to one backward per joint"):
-        got = integrated_gradients(fn, images, gt, steps=3, path="linear")
+        got = integrated_gradients(fn, images, gt, steps=3, path="linear", batched=True)
     want = ref.poseig_loop(fn, images, gt, steps=3, path="linear")
     torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
 

@@ -6,8 +6,9 @@ pose model by integrating, along a path from a blurred image to the image, the g
 (``lib/poseig_tools/ig.py`` ``compute_poseig`` / ``detection_back_func`` and ``data_util.regress25d`` in
 QY-H00/PoseIG-Template). The template backpropagates once per joint per step (J + 1 full backward passes,
 parameter gradients included). Here every step's J gradients come from one batched backward
-(``torch.autograd.grad(..., is_grads_batched=True)``, gradients to the input only), several steps share
-one forward, and the path is made on the fly in chunks. The template-style loop it equals is
+(``torch.autograd.grad(..., is_grads_batched=True)``, gradients to the input only; on the CPU, where vmap
+costs more than it saves, from J input-only backward passes), several steps share one forward, and the
+path is made on the fly in chunks. The template-style loop it equals is
 :func:`hpefast._reference.attribution.poseig_loop`.
 """
 
@@ -197,7 +198,7 @@ def integrated_gradients(
     visible: Tensor | None = None,
     codec: Any = None,
     chunk_size: int | None = None,
-    batched: bool = True,
+    batched: bool | None = None,
 ) -> Tensor:
     """PoseIG attribution maps of every joint.
 
@@ -225,8 +226,10 @@ def integrated_gradients(
         chunk_size: path steps per forward / batched backward (default: 8 // B on CPU, 64 // B on CUDA);
             halved automatically on a CUDA out-of-memory error.
         batched: True: each step's J gradients from one batched backward (vmap over one-hot cotangents);
-            False: one backward per joint (input gradients only; the same numbers). An op without a
-            vmap rule switches to False by itself, with a warning.
+            False: one backward per joint (input gradients only); the same numbers either way. None
+            (default): batched on CUDA, per joint on the CPU, where the batched backward measured 1.3x
+            slower (ViTPose-S, batch 8: benchmarks/RESULTS.md). An op without a vmap rule switches to
+            per joint by itself, with a warning.
 
     Returns:
         [B, J, H, W] attribution maps: summed over RGB, absolute, divided by each map's maximum (values in
@@ -255,7 +258,7 @@ def integrated_gradients(
     if chunk < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     total = torch.zeros(j, b, c, h, w, dtype=images.dtype, device=images.device)
-    batched = bool(batched)
+    batched = images.device.type == "cuda" if batched is None else bool(batched)
     i0 = 0
     while i0 < steps:
         i1 = min(i0 + chunk, steps)
