@@ -69,14 +69,16 @@ def test_files_give_pycocotools_stats_and_views(tmp_path, with_bbox, indent):
     ref_dt, ref_stats = _pycoco(gt, res)
     dt, stats = _stats_from_files(gt_path, res_path)
     np.testing.assert_allclose(stats, ref_stats, rtol=0, atol=1e-12)
-    # the lazily built pycocotools views hold what pycocotools' loadRes makes
-    assert len(dt.dataset["annotations"]) == len(ref_dt.dataset["annotations"])
-    for a, b in zip(dt.dataset["annotations"], ref_dt.dataset["annotations"]):
-        for key in ("id", "image_id", "category_id", "score", "area"):
-            assert a[key] == b[key], key
-        np.testing.assert_array_equal(a["keypoints"], b["keypoints"])
-        np.testing.assert_array_equal(a["bbox"], b["bbox"])
-        assert a.get("iscrowd") == b.get("iscrowd")
+    # the lazily built pycocotools views hold what pycocotools' loadRes makes, from files and from dicts
+    from_dicts = COCO(copy.deepcopy(gt)).loadRes(copy.deepcopy(res))
+    for view in (dt.dataset["annotations"], from_dicts.dataset["annotations"]):
+        assert len(view) == len(ref_dt.dataset["annotations"])
+        for a, b in zip(view, ref_dt.dataset["annotations"]):
+            assert set(a) == set(b)
+            for key in ("id", "image_id", "category_id", "score", "area", "iscrowd", "segmentation"):
+                assert a.get(key) == b.get(key), key
+            np.testing.assert_array_equal(a["keypoints"], b["keypoints"])
+            np.testing.assert_array_equal(a["bbox"], b["bbox"])
     img = res[3]["image_id"]
     assert dt.getAnnIds(imgIds=[img]) == ref_dt.getAnnIds(imgIds=[img])
     assert set(dt.anns) == set(ref_dt.anns)

@@ -328,7 +328,7 @@ class COCO:
             anns = resFile
         if not isinstance(anns, (list, tuple)):
             raise InputError(f"loadRes: results must be a list of objects, got {type(anns).__name__}")
-        anns = [dict(a) if isinstance(a, dict) else a for a in anns]
+        anns = list(anns)  # the caller's dicts are copied (with area, id, bbox) only when dataset is read
         for i, a in enumerate(anns):
             if not isinstance(a, dict):
                 raise InputError(f"loadRes: result {i} is a {type(a).__name__}, expected a dict")
@@ -357,10 +357,6 @@ class COCO:
                 i = int(np.nonzero(np.isnan(bb).any(1))[0][0])
                 raise InputError(f"loadRes: result {i} (image {anns[i]['image_id']}) has a malformed 'bbox'")
             area = bb[:, 2] * bb[:, 3]
-            for i, a in enumerate(anns):
-                a["area"] = float(area[i])
-                a["id"] = i + 1
-                a["iscrowd"] = 0
             cols.area = area
             cols.iscrowd = np.zeros(len(anns), np.uint8)
         elif "segmentation" in first:
@@ -376,16 +372,18 @@ class COCO:
             x0, x1, y0, y1 = x.min(1), x.max(1), y.min(1), y.max(1)
             area = (x1 - x0) * (y1 - y0)
             boxes = np.stack([x0, y0, x1 - x0, y1 - y0], 1)
-            for i, (a, b) in enumerate(zip(anns, boxes.tolist())):
-                a["area"] = float(area[i])
-                a["id"] = i + 1
-                a["bbox"] = b
             cols.area = area
             cols.bbox = boxes
         else:
             raise InputError("loadRes: results carry neither 'keypoints' nor 'bbox'")
         cols.ids = np.arange(1, len(anns) + 1, dtype=np.float64)
-        res._dataset["annotations"] = anns
+        with_bbox = "bbox" in first and not first["bbox"] == []
+
+        def add_annotations(ds: dict) -> dict:
+            ds["annotations"] = _result_dicts(anns, cols, with_bbox)
+            return ds
+
+        res._pending.append(add_annotations)
         res._columns = cols
         return res
 
@@ -465,24 +463,8 @@ class COCO:
             cols.area = (x1 - x0) * (y1 - y0)
             cols.bbox = np.stack([x0, y0, x1 - x0, y1 - y0], 1)
 
-        def annotations() -> list[dict]:
-            extra = {"iscrowd": 0} if with_bbox else {}
-            return [
-                {"image_id": i, "category_id": c, "keypoints": k, "score": s, "bbox": b, "area": a, "id": j}
-                | extra
-                for j, i, c, k, s, b, a in zip(
-                    range(1, n + 1),
-                    image_ids.tolist(),
-                    category_ids.tolist(),
-                    kp.tolist(),
-                    score.tolist(),
-                    cols.bbox.tolist(),
-                    cols.area.tolist(),
-                )
-            ]
-
         def add_annotations(ds: dict) -> dict:
-            ds["annotations"] = annotations()
+            ds["annotations"] = _result_dicts(_plain_results(table, with_bbox), cols, with_bbox)
             return ds
 
         res._pending.append(add_annotations)
@@ -522,6 +504,40 @@ def _result_columns(anns: list[dict]) -> AnnColumns:
             i = int(np.nonzero(badk)[0][0])
             raise InputError(f"loadRes: result {i} (image {anns[i]['image_id']}) has non-finite keypoints")
     return cols
+
+
+def _plain_results(table: dict[str, np.ndarray], with_bbox: bool) -> list[dict]:
+    """The result dicts of the compiled reader's columns, as the json had them (before loadRes' fields)."""
+    fields = [table["image_id"].tolist(), table["category_id"].tolist(), table["keypoints"].tolist()]
+    fields.append(table["score"].tolist())
+    if not with_bbox:
+        return [{"image_id": i, "category_id": c, "keypoints": k, "score": s} for i, c, k, s in zip(*fields)]
+    fields.append(table["bbox"].tolist())
+    return [
+        {"image_id": i, "category_id": c, "keypoints": k, "score": s, "bbox": b}
+        for i, c, k, s, b in zip(*fields)
+    ]
+
+
+def _result_dicts(anns: list, cols: AnnColumns, with_bbox: bool) -> list[dict]:
+    """pycocotools' loadRes dicts: each result copied with ``area``, ``id`` and (keypoint extent) ``bbox``,
+    or in the bbox branch ``area``, ``id``, ``iscrowd`` and a box ``segmentation`` where it has none."""
+    areas = cols.area.tolist()
+    if not with_bbox:
+        boxes = cols.bbox.tolist()
+        return [{**a, "area": areas[i], "id": i + 1, "bbox": boxes[i]} for i, a in enumerate(anns)]
+    out = []
+    for i, a in enumerate(anns):
+        d = dict(a)
+        if "segmentation" not in d:
+            bb = d["bbox"]
+            x1, x2, y1, y2 = bb[0], bb[0] + bb[2], bb[1], bb[1] + bb[3]
+            d["segmentation"] = [[x1, y1, x1, y2, x2, y2, x2, y1]]
+        d["area"] = areas[i]
+        d["id"] = i + 1
+        d["iscrowd"] = 0
+        out.append(d)
+    return out
 
 
 def _check_lists(dataset: dict) -> None:
