@@ -19,6 +19,10 @@ STUDIES: dict[str, tuple[str, str]] = {
         "hpefast.probabilistic.downstream",
         "does a probabilistic 2D model (TIC-TAC covariances) help 2D-to-3D lifting? MPJPE per 2D input kind",
     ),
+    "distill": (
+        "hpefast.engine.distill_study",
+        "does heatmap distillation (and target-imbalance options) help a small student?",
+    ),
 }
 
 

@@ -33,6 +33,8 @@ from hpefast.models.config import VARIANTS, ViTPoseConfig
 __all__ = [
     "ConfigError",
     "DatasetConfig",
+    "DistillConfig",
+    "LossConfig",
     "DataConfig",
     "ModelConfig",
     "OptimConfig",
@@ -157,6 +159,53 @@ class TestConfig(Section):
     oks_nms: float | None = 0.9  # OKS-NMS threshold for COCO-style results; None disables
 
 
+class LossConfig(Section):
+    """The heatmap loss (:func:`hpefast.ops.union_heatmap_loss`) and its target-imbalance options.
+
+    Attributes:
+        ohkm_topk: online hard keypoint mining: keep each sample's k largest joint losses (None: all).
+        amplitude: compare the prediction with ``amplitude * target`` (heatmap amplitude scaling). The
+            model then predicts maps of peak ``amplitude``; decoding (argmax / DARK) is scale-free.
+        fg_threshold, fg_weight: foreground-weighted MSE: target pixels above ``fg_threshold`` weigh
+            ``fg_weight`` (1 = plain MSE).
+    """
+
+    ohkm_topk: int | None = None
+    amplitude: float = 1.0
+    fg_threshold: float = 0.0
+    fg_weight: float = 1.0
+
+    def kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`hpefast.ops.union_heatmap_loss`."""
+        return dict(
+            ohkm_topk=self.ohkm_topk,
+            amplitude=self.amplitude,
+            fg_threshold=self.fg_threshold,
+            fg_weight=self.fg_weight,
+        )
+
+
+class DistillConfig(Section):
+    """Heatmap (and feature) distillation from a frozen teacher (Fast Pose Distillation, DWPose);
+    see :mod:`hpefast.engine.distill`.
+
+    Attributes:
+        teacher: an hpefast model checkpoint (``hpefast train``'s ``model/`` folder, or ``.safetensors``).
+        alpha: weight of the teacher term in ``(1 - alpha) * L(student, GT) + alpha * L(student, teacher)``,
+            in [0, 1].
+        alpha_schedule: ``constant``, or ``linear_decay`` (alpha -> 0 linearly over the run).
+        feature_weight: >= 0; DWPose-style feature distillation: MSE between a 1x1 projection of the
+            student's backbone features and the teacher's, weight decaying linearly to 0 over the run.
+        teacher_bf16: run the teacher under bf16 autocast on CUDA.
+    """
+
+    teacher: str
+    alpha: float = 0.5
+    alpha_schedule: Literal["constant", "linear_decay"] = "constant"
+    feature_weight: float = 0.0
+    teacher_bf16: StrictBool = True
+
+
 class TrainConfig(Section):
     """Everything ``hpefast train`` needs. ``output_dir`` receives ``config.yaml``, ``log.jsonl``,
     ``checkpoints/last.pt`` (training state, for resume) and ``model/`` (hpefast model format)."""
@@ -180,6 +229,8 @@ class TrainConfig(Section):
     optim: OptimConfig = Field(default_factory=OptimConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     test: TestConfig = Field(default_factory=TestConfig)
+    loss: LossConfig = Field(default_factory=LossConfig)
+    distill: DistillConfig | None = None
 
     @model_validator(mode="after")
     def _resolve_variant(self) -> TrainConfig:
@@ -307,5 +358,27 @@ def validate(cfg: TrainConfig) -> None:
         raise ConfigError(f"ema must be a decay in (0, 1), got {cfg.ema}")
     if cfg.model.image_size[0] <= 0 or cfg.model.image_size[1] <= 0:
         raise ConfigError(f"model.image_size must be positive (W, H), got {cfg.model.image_size}")
+    _validate_loss_and_distill(cfg)
     if cfg.resume is not None and cfg.resume != "auto" and not Path(cfg.resume).exists():
         raise FileNotFoundError(f"resume: checkpoint {cfg.resume!r} does not exist")
+
+
+def _validate_loss_and_distill(cfg: TrainConfig) -> None:
+    import math
+
+    lo = cfg.loss
+    if lo.ohkm_topk is not None and lo.ohkm_topk < 1:
+        raise ConfigError(f"loss.ohkm_topk must be None or >= 1, got {lo.ohkm_topk}")
+    if not (math.isfinite(lo.amplitude) and lo.amplitude > 0):
+        raise ConfigError(f"loss.amplitude must be finite and > 0, got {lo.amplitude}")
+    if not (math.isfinite(lo.fg_weight) and lo.fg_weight >= 0):
+        raise ConfigError(f"loss.fg_weight must be finite and >= 0, got {lo.fg_weight}")
+    if not math.isfinite(lo.fg_threshold):
+        raise ConfigError(f"loss.fg_threshold must be finite, got {lo.fg_threshold}")
+    d = cfg.distill
+    if d is None:
+        return
+    if not 0.0 <= d.alpha <= 1.0:
+        raise ConfigError(f"distill.alpha must be in [0, 1], got {d.alpha}")
+    if not (math.isfinite(d.feature_weight) and d.feature_weight >= 0):
+        raise ConfigError(f"distill.feature_weight must be finite and >= 0, got {d.feature_weight}")

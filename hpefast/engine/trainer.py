@@ -147,6 +147,13 @@ class Trainer:
             else None
         )
         self.optimizer = build_optimizer(self.model, cfg.optim)
+        self.distiller = None  # distillation from a frozen teacher (hpefast.engine.distill)
+        if cfg.distill is not None:
+            from hpefast.engine.distill import Distiller
+
+            self.distiller = Distiller.from_config(cfg.distill, self.model, self.device)
+            if (group := self.distiller.param_group(cfg.optim.lr)) is not None:
+                self.optimizer.add_param_group(group)  # the feature projector
         self.ema = ModelEMA(self.model, cfg.ema) if cfg.ema is not None else None
         self.step = 0
         self.resumed_from: str | None = None
@@ -296,7 +303,13 @@ class Trainer:
             target, weight = self.codec.encode(keypoints, labelled, joint_weights=self.joint_weights)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.amp):
             heat = self.net(images, ids)
-        loss = union_heatmap_loss(heat.float().contiguous(), target, weight)
+        heat = heat.float().contiguous()
+        if self.distiller is None:
+            loss = union_heatmap_loss(heat, target, weight, **self.cfg.loss.kwargs())
+        else:
+            loss = self.distiller.loss(
+                heat, target, weight, images, ids, self.step, self.total_steps, **self.cfg.loss.kwargs()
+            )
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         norm = None
@@ -457,6 +470,8 @@ class Trainer:
         }
         if norm is not None:
             record["grad_norm"] = float(norm)
+        if self.distiller is not None:
+            record.update(self.distiller.log_record())  # teacher_ms: the teacher's forward per step
         if not all(math.isfinite(v) for v in mean):
             self._raise_diverged(first + next(i for i, v in enumerate(mean) if not math.isfinite(v)))
         self.logger.log(record, self.step, prefix="train/")
