@@ -81,8 +81,12 @@ def test_config_presets_yaml_and_errors(tmp_path):
     cfg = load_lift_config(str(y), ["data.cameras=[0, 1]"])
     assert cfg.optim.lr == 5e-4 and cfg.data.cameras == [0, 1] and cfg.model.channels == 128
     assert load_lift_config(yaml.safe_load(dump_yaml(cfg))) == cfg
-    with pytest.raises(LiftConfigError, match="unknown config key 'model.chanels'; did you mean 'channels'"):
+    with pytest.raises(LiftConfigError, match=r"unknown config key 'model.chanels'.*did you mean 'channels'"):
         load_lift_config("tiny-synthetic", ["model.chanels=3"])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("base: tiny-synthetic\noptim:\n  lrr: 1.0\n")
+    with pytest.raises(LiftConfigError, match=r"bad\.yaml: unknown config key 'optim\.lrr'.*mean 'lr'"):
+        load_lift_config(str(bad))
     with pytest.raises(LiftConfigError, match="optim.lr"):
         load_lift_config("tiny-synthetic", ["optim.lr=-1"])
     with pytest.raises(LiftConfigError, match="cameras must be indices in 0..3"):

@@ -8,7 +8,6 @@ errors with a did-you-mean; wrong types are errors naming the key path (``optim.
 from __future__ import annotations
 
 import copy
-import difflib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
@@ -16,6 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from hpefast._config import ConfigSource, config_error
 from hpefast.errors import ConfigError
 from hpefast.lifting.h36m import TEST_SUBJECTS, TRAIN_SUBJECTS, canonical_action
 
@@ -172,76 +172,13 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def _did_you_mean(word: str, options: Iterable[str]) -> str:
-    options = list(options)
-    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else f"; valid keys: {', '.join(sorted(options))}"
-
-
-def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(base)
-    for k, v in update.items():
-        out[k] = (
-            _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
-        )
-    return out
-
-
-def _model_at(path: list[str]) -> type[BaseModel] | None:
-    cls: type[BaseModel] = LiftConfig
-    for p in path:
-        field = cls.model_fields.get(p)
-        ann = field.annotation if field else None
-        if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
-            return None
-        cls = ann
-    return cls
-
-
-def _validate(tree: dict[str, Any], source: str) -> LiftConfig:
-    try:
-        return LiftConfig.model_validate(tree)
-    except ValidationError as exc:
-        msgs = []
-        for err in exc.errors():
-            loc = [str(x) for x in err["loc"]]
-            key = ".".join(loc)
-            if err["type"] == "extra_forbidden":
-                parent = _model_at(loc[:-1])
-                hint = _did_you_mean(loc[-1], parent.model_fields) if parent else ""
-                msgs.append(f"unknown config key {key!r}{hint}")
-            else:
-                msgs.append(f"{key or 'config'}: {err['msg']} (got {err.get('input')!r})")
-        raise LiftConfigError(f"{source}: " + "; ".join(msgs)) from None
-
-
-def _load_tree(source: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:
-    if source in PRESETS:
-        return copy.deepcopy(PRESETS[source])
-    path = Path(source)
-    if not path.is_file():
-        if path.suffix in (".yaml", ".yml") or "/" in source:
-            raise FileNotFoundError(f"config file {source!r} does not exist")
-        raise LiftConfigError(
-            f"{source!r} is neither a lifting preset nor a YAML file{_did_you_mean(source, PRESETS)}"
-        )
-    resolved = str(path.resolve())
-    if resolved in seen:
-        raise LiftConfigError(f"{source}: 'base' chain loops back to itself")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise LiftConfigError(f"{source}: not valid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise LiftConfigError(f"{source}: the top level must be a mapping")
-    base = data.pop("base", None)
-    tree: dict[str, Any] = {}
-    if base is not None:
-        b = str(base)
-        if b not in PRESETS and not Path(b).is_absolute():
-            b = str(path.parent / b)
-        tree = _load_tree(b, seen + (resolved,))
-    return _merge(tree, data)
+# YAML files with ``base:`` chains, presets and ``key=value`` overrides: the same machinery as the 2D
+# training config (hpefast._config.ConfigSource), errors from the same formatter.
+SOURCE = ConfigSource(
+    lambda: LiftConfig,
+    lambda: {name: (lambda n=name: copy.deepcopy(PRESETS[n])) for name in PRESETS},
+    kind="lifting preset",
+)
 
 
 def load_lift_config(
@@ -252,35 +189,22 @@ def load_lift_config(
     >>> load_lift_config("tiny-synthetic", ["optim.lr=1e-3"]).optim.lr
     0.001
     """
-    if source is None:
-        tree: dict[str, Any] = {}
-    elif isinstance(source, LiftConfig):
-        tree = source.model_dump()
-    elif isinstance(source, dict):
-        tree = dict(source)
-        base = tree.pop("base", None)
-        if base is not None:
-            tree = _merge(_load_tree(str(base)), tree)
-    else:
-        tree = _load_tree(str(source))
-    for item in overrides:
-        if "=" not in item:
-            raise LiftConfigError(f"override {item!r} must look like key=value (e.g. optim.lr=1e-3)")
-        key, text = item.split("=", 1)
-        parts = key.strip().split(".")
-        if not all(parts):
-            raise LiftConfigError(f"override {item!r} has an empty key")
-        node = tree
-        for p in parts[:-1]:
-            if not isinstance(node.get(p, {}), dict):
-                raise LiftConfigError(f"override {item!r}: {p!r} is a value, not a section")
-            node = node.setdefault(p, {})
-        try:
-            value = yaml.safe_load(text) if text.strip() else None
-        except yaml.YAMLError:
-            value = text
-        node[parts[-1]] = value
-    return _validate(tree, "config" if not overrides else "config (with overrides)")
+    try:
+        if source is None:
+            tree: dict[str, Any] = {}
+        elif isinstance(source, LiftConfig):
+            tree = source.model_dump()
+        else:
+            tree = SOURCE.tree(source if isinstance(source, dict) else str(source))
+        tree = SOURCE.apply_overrides(tree, overrides)
+    except LiftConfigError:
+        raise
+    except ConfigError as exc:
+        raise LiftConfigError(str(exc)) from None
+    try:
+        return LiftConfig.model_validate(tree)
+    except ValidationError as exc:
+        raise LiftConfigError(str(config_error(exc, LiftConfig))) from None
 
 
 def dump_yaml(cfg: LiftConfig) -> str:
