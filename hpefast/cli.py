@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "lift": ("lift", "2D-to-3D lifting on Human3.6M-format data: train, eval, synth (synthetic data)"),
     "attribute": ("attribute", "PoseIG attribution maps and indices (DI/FI/LI/RI) of a model on COCO data"),
     "study": ("study", "research studies that train both sides on equal budgets and write the table"),
+    "distill": ("distill", "train a student model with a frozen teacher (heatmap / feature distillation)"),
 }
 
 

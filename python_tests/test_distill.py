@@ -191,6 +191,7 @@ def test_feature_distillation_trains_the_projector():
     torch.testing.assert_close(d.loss(s, target, weight, images, None, 4, 4), ref_loss(s, target, weight))
 
 
+@pytest.mark.slow
 def test_study_quick_end_to_end(tmp_path):
     from hpefast.cli import main
 
@@ -214,3 +215,23 @@ def test_study_quick_end_to_end(tmp_path):
     assert all(math.isfinite(r["final_loss"]) for r in res["runs"])
     assert "| student_distilled |" in (out / "results.md").read_text()
     assert (out / "training_curves.png").stat().st_size > 1000
+
+    # hpefast distill TEACHER STUDENT_CONFIG: the study's teacher teaches a student of another input size
+    run = tmp_path / "cli_run"
+    common = [
+        str(out / "runs" / "teacher" / "model"),
+        "tiny-synthetic",
+        f"data.root={out / 'data'}",
+        f"output_dir={run}",
+        "model.image_size=[48,64]",
+        "data.batch_size=4",
+        "halt_after_steps=2",
+        "log_interval=1",
+        "progress=false",
+        "tensorboard=false",
+    ]
+    assert main(["distill", *common, "--alpha", "0.7", "--alpha-schedule", "linear_decay"]) == 0
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    train = [r for r in log if r["type"] == "train"]
+    assert len(train) == 2 and all(r["teacher_ms"] > 0 for r in train)
+    assert main(["distill", *common, "--alpha", "1.5", "--overwrite"]) == 2
