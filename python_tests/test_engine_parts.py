@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
+from hpefast.data.sampler import ResumableSampler, SeededDataset
 from hpefast.engine.config import OptimConfig, ScheduleConfig
 from hpefast.engine.ema import ModelEMA
 from hpefast.engine.optim import build_optimizer, lr_factor
-from hpefast.data.sampler import ResumableSampler, SeededDataset
 from hpefast.engine.state import atomic_save, capture_rng, load_state, restore_rng
 
 # ---------------------------------------------------------------------------------------------------------
