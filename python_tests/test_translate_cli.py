@@ -167,6 +167,6 @@ def test_cli_errors_are_clear(datasets, capsys, tmp_path):
     assert rc == 2 and "is --src right?" in capsys.readouterr().err
     rc = cli(["translate", "eval", "--pred", str(pred), "--gt", str(files["mpii", "train"])])
     err = capsys.readouterr().err  # 17 joints: coco or ap10k, so --src cannot be inferred
-    assert rc == 2 and "--src not given and cannot be inferred" in err and "['ap10k', 'coco']" in err
+    assert rc == 2 and "--src not given and cannot be inferred" in err and "['ap10k', 'coco', 'h36m']" in err
     rc = cli(["translate", "eval", "--pred", str(pred), "--gt", str(tmp_path / "none.json"), "--src", "coco"])
     assert rc == 2 and "does not exist" in capsys.readouterr().err
