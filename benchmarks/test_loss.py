@@ -50,3 +50,28 @@ def test_loss_forward_backward(benchmark, request, device, impl, ohkm):
 
     benchmark(step)
     assert pred.grad is not None and torch.isfinite(pred.grad).all()
+
+
+@pytest.mark.parametrize("impl", ["hpefast", "reference"])
+@pytest.mark.parametrize("opts", ["plain", "amplitude+fg"])
+def test_loss_imbalance_options(benchmark, request, device, impl, opts):
+    """The target-imbalance options (amplitude 4, foreground weight 5 above 0.1, OHKM 8) against the plain
+    loss with OHKM 8: the options' cost in the kernel and in the eager reference."""
+    small = bool(request.config.getoption("benchmark_disable"))
+    b = 2 if small else (512 if device == "cuda" else 64)
+    g = torch.Generator().manual_seed(0)
+    pred = torch.randn(b, 21, 64, 48, generator=g).to(device).requires_grad_(True)
+    target = torch.rand(b, 21, 64, 48, generator=g).to(device)
+    weight = (torch.rand(b, 21, generator=g) < 0.8).float().to(device)
+    kw = {} if opts == "plain" else dict(amplitude=4.0, fg_threshold=0.1, fg_weight=5.0)
+    fn = IMPLS[impl]
+    benchmark.group = f"loss-options-B{b}-K21-64x48-ohkm8-{device}"
+
+    def step():
+        pred.grad = None
+        fn(pred, target, weight, 8, **kw).backward()
+        if device == "cuda":
+            torch.cuda.synchronize()
+
+    benchmark(step)
+    assert pred.grad is not None and torch.isfinite(pred.grad).all()
