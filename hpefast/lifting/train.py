@@ -16,6 +16,7 @@ prediction, and reports protocol #1 (MPJPE) and #2 (P-MPJPE) in millimetres per 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import time
@@ -353,8 +354,8 @@ def _train(cfg: LiftConfig, progress: bool) -> LiftResult:
                         {"step": step, "epoch": epoch, "loss_mm": 1000 * float(loss.detach()), "lr": lr}, step
                     )
                     if progress:
-                        print(
-                            f"epoch {epoch} step {step} loss {1000 * float(loss.detach()):.1f} mm", flush=True
+                        logging.getLogger("hpefast.lifting").info(
+                            "epoch %d step %d loss %.1f mm", epoch, step, 1000 * float(loss.detach())
                         )
                 if (cfg.halt_after_steps is not None and step >= cfg.halt_after_steps) or (
                     cfg.max_seconds is not None and time.time() - t0 >= cfg.max_seconds
