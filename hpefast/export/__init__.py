@@ -3,6 +3,8 @@
 - :func:`to_onnx`: model -> ``.onnx`` (dynamic or fixed batch, opset 17+, fp32 or fp16, checked with
   ``onnx.checker``; geometry and layout in the file's metadata); :func:`verify_onnx` compares ONNX
   Runtime with torch (heatmaps and decoded keypoints).
+- :func:`fold_batchnorm`: a copy of a model with every BatchNorm that follows a convolution or transposed
+  convolution merged into it (exports fold by default; ``fold_bn=False`` opts out).
 - :func:`build_engine`: ``.onnx`` -> serialized TensorRT engine (TensorRT 10 / 11 Python API) plus
   ``<engine>.json`` with the metadata.
 
