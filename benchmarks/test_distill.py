@@ -50,7 +50,7 @@ def test_distill_step_overhead(benchmark, request, device, mode):
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
 
     benchmark(step)
     if d is not None:
