@@ -29,7 +29,10 @@ def _cases(small: bool) -> dict[str, tuple[torch.nn.Module, torch.Tensor]]:
     torch.manual_seed(0)
     return {
         "decoder_b": (_randomise_bn(ClassicDecoder(768, 17, 256, 2)), torch.randn(b, 768, 16, 12)),
-        "tiny_model": (_randomise_bn(build_model("tiny", image_size=(192, 256))), torch.randn(b, 3, 256, 192)),
+        "tiny_model": (
+            _randomise_bn(build_model("tiny", image_size=(192, 256))),
+            torch.randn(b, 3, 256, 192),
+        ),
     }
 
 
