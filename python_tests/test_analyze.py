@@ -19,6 +19,7 @@ from hpefast.translate.synthetic import HIP_DOWN, HIP_OUT, coco_to_mpii, mpii_to
 @pytest.mark.parametrize("dist", ["normal", "exponential", "t3", "uniform"])
 def test_normality_test_matches_scipy(n, dist, rng):
     import scipy.stats as stats
+
     x = {
         "normal": rng.normal,
         "exponential": rng.exponential,

@@ -13,6 +13,7 @@ PARTS = ["Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Mean"]
 
 def load_mpii(shared_data):
     import scipy.io as sio
+
     mat = sio.loadmat(shared_data / "eval" / "mpii" / "detections_our_format.mat")
     gt = mat["pos_gt_src"].transpose(2, 0, 1)  # [N, 16, 2]
     visible = 1 - mat["jnt_missing"].T  # [N, 16]
@@ -30,6 +31,7 @@ def test_tompson_predictions_reproduce_table(shared_data):
 
 def test_hourglass_predictions_reproduce_table(shared_data):
     import scipy.io as sio
+
     _, gt, visible, headboxes = load_mpii(shared_data)
     preds = sio.loadmat(shared_data / "eval" / "mpii" / "hg_s2_b1_preds.mat")["preds"]
     table = pckh(preds, gt, visible, headboxes)
@@ -49,6 +51,7 @@ def test_hourglass_predictions_reproduce_table(shared_data):
 
 def test_pckh_torch_inputs_and_bad_input():
     import torch
+
     rng = np.random.default_rng(0)
     gt = rng.uniform(0, 100, (20, 16, 2))
     pred = gt + rng.normal(0, 3, gt.shape)

@@ -17,6 +17,7 @@ from hpefast.engine.config import OptimConfig, ScheduleConfig
 
 __all__ = ["build_optimizer", "lr_factor", "set_lr"]
 
+
 def build_optimizer(model: torch.nn.Module, cfg: OptimConfig) -> torch.optim.AdamW:
     """AdamW over the model's own layer-decay groups (``model.param_groups(lr, weight_decay,
     layer_decay)``, e.g. :meth:`hpefast.models.ViTPose.param_groups`: the one owner of those rules).
