@@ -78,7 +78,7 @@ def test_ddp_two_processes_matches_one_process(tmp_path):
                 "output_dir": str(out),
                 "progress": False,
                 "log_interval": 1,
-                "model": {"image_size": [48, 64], "layout": "coco", "head": "simple"},  # no BatchNorm
+                "model": {"image_size": [48, 64], "layout": "coco", "decoder": "simple"},  # no BatchNorm
                 "data": {"datasets": [ds], "batch_size": batch, "augment": False, "val_batch_size": 3},
                 "schedule": {"epochs": 2, "warmup_iters": 2, "milestones": [1]},
                 "val_interval": 1,
