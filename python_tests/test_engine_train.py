@@ -251,3 +251,23 @@ def test_layout_index_refuses_uncovered_schema():
     )
     with pytest.raises(ValueError, match=r"'coco' does not predict joints \[.*'head_top'"):
         layout_index("coco", "mpii")
+
+
+def test_library_load_model_reads_a_training_checkpoint(synth, tmp_path):
+    """``hpefast.load_model`` (not only the commands) takes a run's checkpoints/last.pt: same weights as
+    the model folder the run wrote, and the layout check applies."""
+    import hpefast
+
+    out = tmp_path / "run"
+    train(_config(synth, out, "halt_after_steps=2", layout="coco"))
+    from_state = hpefast.load_model(str(out / "checkpoints" / "last.pt"))
+    assert from_state.cfg.layout == "coco" and not from_state.training
+    from hpefast.engine.state import load_state
+
+    saved = load_state(out / "checkpoints" / "last.pt")["model"]
+    got = from_state.state_dict()
+    assert saved.keys() == got.keys() and all(torch.equal(saved[k], got[k]) for k in saved)
+    from hpefast.models.checkpoint import load_model
+
+    with pytest.raises(ValueError, match="trained for layout 'coco', not 'mpii'"):
+        load_model(out / "checkpoints" / "last.pt", layout="mpii")

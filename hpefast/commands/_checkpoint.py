@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from hpefast.errors import CheckpointError, InputError
+from hpefast.errors import InputError
 
 EXPERT_HELP = (
     "official ViTPose+ .pth only (also the per-dataset files of ViTPose's tools/model_split.py): the dataset "
@@ -26,7 +26,11 @@ TRUSTED_HELP = (
     "official .pth only: allow full unpickling when torch.load(weights_only=True) cannot read the file "
     "(runs code from the file: only for files you trust)"
 )
-TRAIN_STATE_FORMAT = "hpefast-train-state"
+# the training checkpoint (checkpoints/last.pt) is the engine's: one owner for reading it
+from hpefast.engine.state import (  # noqa: E402
+    is_training_checkpoint,
+    load_training_checkpoint,
+)
 
 
 def add_expert_argument(parser: argparse.ArgumentParser) -> None:
@@ -55,43 +59,6 @@ def is_official_file(path: str | Path) -> bool:
 
     p = Path(path)
     return p.is_file() and p.suffix in _OFFICIAL_SUFFIXES and not is_training_checkpoint(p)
-
-
-def is_training_checkpoint(path: str | Path) -> bool:
-    """Whether ``path`` is a training run's checkpoint (``checkpoints/last.pt``: a torch file holding
-    ``{"format": "hpefast-train-state", ...}``). Read memory-mapped with ``weights_only=True``, so
-    asking costs little even for a multi-GB official file."""
-    import torch
-
-    p = Path(path)
-    if not p.is_file() or p.suffix not in (".pt", ".pth"):
-        return False
-    try:
-        obj = torch.load(p, map_location="cpu", weights_only=True, mmap=True)
-    except Exception:  # not a zip torch file, or an official file with pickled extras: not ours
-        return False
-    return isinstance(obj, dict) and obj.get("format") == TRAIN_STATE_FORMAT
-
-
-def load_training_checkpoint(path: str | Path, map_location: str = "cpu") -> Any:
-    """The model of a training checkpoint (``checkpoints/last.pt``, also of a stopped run): rebuilt from
-    its config, with its EMA weights when it has them, in eval mode."""
-    from hpefast.engine.builders import build_model
-    from hpefast.engine.config import TrainConfig, from_dict
-    from hpefast.engine.state import load_state
-
-    state = load_state(Path(path))
-    cfg = from_dict(TrainConfig, state["config"])
-    try:
-        model = build_model(cfg, num_datasets=len(cfg.data.datasets), pretrained=False)
-    except TypeError:  # an engine without the ``pretrained`` switch
-        model = build_model(cfg, num_datasets=len(cfg.data.datasets))
-    weights = state["ema"]["weights"] if state.get("ema") else state["model"]
-    try:
-        model.load_state_dict(weights)
-    except RuntimeError as exc:
-        raise CheckpointError(f"{path}: its weights do not match its own config ({exc})") from None
-    return model.to(map_location).eval()
 
 
 def load_checkpoint_model(

@@ -25,7 +25,15 @@ import torch
 from hpefast._io import atomic_path
 from hpefast.errors import CheckpointError
 
-__all__ = ["atomic_save", "load_state", "capture_rng", "restore_rng", "state_digest"]
+__all__ = [
+    "atomic_save",
+    "load_state",
+    "capture_rng",
+    "restore_rng",
+    "state_digest",
+    "is_training_checkpoint",
+    "load_training_checkpoint",
+]
 
 DIGEST_KEY = "sha256"
 
@@ -125,3 +133,42 @@ def restore_rng(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+TRAIN_STATE_FORMAT = "hpefast-train-state"
+
+
+def is_training_checkpoint(path: str | Path) -> bool:
+    """Whether ``path`` is a training run's checkpoint (``checkpoints/last.pt``: a torch file holding
+    ``{"format": "hpefast-train-state", ...}``). Read memory-mapped with ``weights_only=True``, so
+    asking costs little even for a multi-GB official file."""
+    import torch
+
+    p = Path(path)
+    if not p.is_file() or p.suffix not in (".pt", ".pth"):
+        return False
+    try:
+        obj = torch.load(p, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # not a zip torch file, or an official file with pickled extras: not ours
+        return False
+    return isinstance(obj, dict) and obj.get("format") == TRAIN_STATE_FORMAT
+
+
+def load_training_checkpoint(path: str | Path, map_location: str = "cpu") -> Any:
+    """The model of a training checkpoint (``checkpoints/last.pt``, also of a stopped run): rebuilt from
+    its config, with its EMA weights when it has them, in eval mode."""
+    from hpefast.engine.builders import build_model
+    from hpefast.engine.config import TrainConfig, from_dict
+
+    state = load_state(Path(path))
+    cfg = from_dict(TrainConfig, state["config"])
+    try:
+        model = build_model(cfg, num_datasets=len(cfg.data.datasets), pretrained=False)
+    except TypeError:  # an engine without the ``pretrained`` switch
+        model = build_model(cfg, num_datasets=len(cfg.data.datasets))
+    weights = state["ema"]["weights"] if state.get("ema") else state["model"]
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as exc:
+        raise CheckpointError(f"{path}: its weights do not match its own config ({exc})") from None
+    return model.to(map_location).eval()

@@ -233,11 +233,25 @@ def load_model(
     layout: str | None = None,
     **convert_kwargs: Any,
 ) -> ViTPose:
-    """Rebuild a model from a checkpoint: hpefast's own (directory, ``.safetensors`` or ``.json``) or an
-    official ViTPose ``.pth`` (converted by ``hpefast.models.convert.load_official``; ``convert_kwargs``
-    go there). ``layout``: refuse (ValueError) a checkpoint whose layout differs. The model is in eval mode.
+    """Rebuild a model from a checkpoint: hpefast's own (directory, ``.safetensors`` or ``.json``), a
+    training run's ``checkpoints/last.pt`` (its EMA weights when it has them), or an official ViTPose
+    ``.pth`` (converted by ``hpefast.models.convert.load_official``; ``convert_kwargs`` go there).
+    ``layout``: refuse (CheckpointError, a ValueError) a checkpoint whose layout differs. The model is in
+    eval mode.
     """
     p = Path(path)
+    if p.suffix in (".pt", ".pth") and p.is_file():
+        from hpefast.engine.state import is_training_checkpoint, load_training_checkpoint
+
+        if is_training_checkpoint(p):  # a training run's checkpoints/last.pt (its EMA weights if any)
+            if convert_kwargs:
+                raise TypeError(f"unexpected arguments for a training checkpoint: {sorted(convert_kwargs)}")
+            model = load_training_checkpoint(p, map_location=map_location)
+            if layout is not None and layout != model.cfg.layout:
+                raise CheckpointError(
+                    f"checkpoint {path} was trained for layout {model.cfg.layout!r}, not {layout!r}"
+                )
+            return model
     if p.suffix in _OFFICIAL_SUFFIXES and p.is_file():
         from hpefast.models.convert import load_official
 
