@@ -290,11 +290,6 @@ def apply_overrides(tree: dict[str, Any], overrides: typing.Iterable[str]) -> di
     return SOURCE.apply_overrides(tree, overrides)
 
 
-def check_keys(data: Any, cls: type[BaseModel] = None, where: str = "") -> None:  # type: ignore[assignment]
-    """Refuse unknown keys in a (partial) dict form of ``cls`` (default :class:`TrainConfig`)."""
-    SOURCE.check_keys(data, cls or TrainConfig, where)
-
-
 def load_config(
     source: str | Path | dict[str, Any] | TrainConfig | None = None, overrides: typing.Iterable[str] = ()
 ) -> TrainConfig:

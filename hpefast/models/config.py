@@ -7,13 +7,13 @@ did-you-mean), so a typo never silently falls back to a default.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, model_validator
 
 from hpefast._config import config_error
+from hpefast._config import did_you_mean as _did_you_mean
 from hpefast.codec import HeatmapCodec
 
 DECODERS = ("classic", "simple")
@@ -47,11 +47,6 @@ VARIANTS: dict[str, VariantSpec] = {
     "l": VariantSpec(1024, 24, 16, 0.5, 0.8),
     "h": VariantSpec(1280, 32, 16, 0.55, 0.85),
 }
-
-
-def _did_you_mean(word: str, choices: Any) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 class ViTPoseConfig(BaseModel):
