@@ -483,40 +483,11 @@ def test_cli_predict_draws_overlay(model, tmp_path, shared_data, capsys):
 
     # a plain list of boxes, and the errors (--overwrite: the same overlay file again)
     boxes = tmp_path / "boxes.json"
+    again = ["predict", str(image_path), "--boxes", str(boxes), "--model", str(ckpt), "--out", str(out)]
     boxes.write_text(json.dumps([[38.08, 110.95, 174.71, 174.71]]))
-    assert (
-        main(
-            [
-                "predict",
-                str(image_path),
-                "--boxes",
-                str(boxes),
-                "--model",
-                str(ckpt),
-                "--out",
-                str(out),
-                "--overwrite",
-            ]
-        )
-        == 0
-    )
+    assert main([*again, "--overwrite"]) == 0
     boxes.write_text(json.dumps([[38.08, 110.95, 0, 174.71]]))
-    assert (
-        main(
-            [
-                "predict",
-                str(image_path),
-                "--boxes",
-                str(boxes),
-                "--model",
-                str(ckpt),
-                "--out",
-                str(out),
-                "--overwrite",
-            ]
-        )
-        == 2
-    )
+    assert main([*again, "--overwrite"]) == 2
     assert "zero or negative size" in capsys.readouterr().err
     boxes.write_text("{not json")
     assert (
